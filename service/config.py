@@ -1,0 +1,91 @@
+"""One settings object for the whole service, read from the environment and an optional `.env`."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+# Identifier rules from the design: opaque ids and E.164-shaped excluded numbers.
+IDENTIFIER_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+PHONE_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
+DATABASE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # Default organization (seeded into the store at start when ORG_ID is set).
+    org_id: str | None = None
+    broker_node_persistent_id: str | None = None
+    client_name: str | None = None
+    default_timezone: str = "UTC"
+    excluded_numbers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Warehouse: no CLICKHOUSE_URL means the embedded chDB warehouse at CHDB_PATH.
+    clickhouse_url: str | None = None
+    clickhouse_username: str = "default"
+    clickhouse_password: SecretStr = SecretStr("")
+    clickhouse_database: str = "default"
+    clickhouse_secure: bool | None = None
+    clickhouse_cluster: str | None = None
+    clickhouse_query_timeout_s: int = 180
+    clickhouse_max_memory_usage: int = 10_000_000_000
+    chdb_path: Path = Path(".warehouse")
+    dbt_schema: str = "analytics"
+
+    reports_store_url: str = "sqlite:///reports.db"
+    api_key: SecretStr | None = None
+    scheduler_enabled: bool = True
+    scheduler_hour: int = Field(default=6, ge=0, le=23)
+    scheduler_minute: int = Field(default=0, ge=0, le=59)
+    port: int = 8000
+
+    @field_validator("excluded_numbers", mode="before")
+    @classmethod
+    def _split_numbers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("clickhouse_database", "dbt_schema")
+    @classmethod
+    def _valid_database(cls, value: str) -> str:
+        if not DATABASE_NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not a valid ClickHouse database name")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return not self.clickhouse_url
+
+    @property
+    def chdb_dir(self) -> Path:
+        return self.chdb_path.resolve()
+
+    def server_endpoint(self) -> tuple[str, int, bool]:
+        """Host, port and TLS derived from CLICKHOUSE_URL (CLICKHOUSE_SECURE overrides the scheme)."""
+        url = urlparse(self.clickhouse_url if "://" in (self.clickhouse_url or "") else f"http://{self.clickhouse_url}")
+        secure = self.clickhouse_secure if self.clickhouse_secure is not None else url.scheme == "https"
+        port = url.port or (8443 if secure else 8123)
+        return url.hostname or "localhost", port, secure
+
+    def query_limits(self) -> dict[str, int]:
+        """The seed's per-query limits, sent with every query."""
+        return {
+            "max_execution_time": self.clickhouse_query_timeout_s,
+            "max_memory_usage": self.clickhouse_max_memory_usage,
+        }
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,120 @@
+"""The one place that opens the configured warehouse: embedded chDB or a ClickHouse server."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from pathlib import Path
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from service.config import Settings, get_settings
+
+SOURCE_DDL_PATH = Path(__file__).with_name("source_tables.sql")
+SOURCE_TABLES = ("public_runs", "public_sessions", "public_nodes", "public_node_outputs")
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be used; the message says why in one line."""
+
+
+class WarehouseBusy(WarehouseError):
+    """Another process owns the embedded warehouse."""
+
+
+_lock = threading.Lock()
+_owner_lock_file: object | None = None
+_prepared: set[Path] = set()
+
+
+def _claim_embedded(path: Path) -> None:
+    """Take the process-wide ownership lock of an embedded warehouse directory.
+
+    chDB allows one process per data directory and fails with an obscure engine error otherwise,
+    so we hold an advisory lock for the life of the process and explain the conflict clearly.
+    """
+    global _owner_lock_file
+    if _owner_lock_file is not None:
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    handle = open(path / "owner.lock", "a+")  # noqa: SIM115 - held open for the process lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise WarehouseBusy(
+            f"The embedded warehouse {path} is in use by another process (pid {owner}); "
+            "stop that process or send the command to the running service."
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    _owner_lock_file = handle
+
+
+def embedded_owner_pid(path: Path) -> int | None:
+    """The pid that holds the embedded warehouse, or None when it is free (or held by us)."""
+    lock_path = path / "owner.lock"
+    if _owner_lock_file is not None or not lock_path.exists():
+        return None
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            text = handle.read().strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+def source_ddl(database: str) -> list[str]:
+    """The contract's CREATE TABLE statements, aimed at the configured source database."""
+    text = SOURCE_DDL_PATH.read_text()
+    lines = [line.split("--", 1)[0] for line in text.splitlines()]
+    statements = [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    return [s.replace("default.", f"{database}.") for s in statements]
+
+
+def get_client(settings: Settings | None = None) -> Client:
+    """A new clickhouse-connect client for the configured warehouse.
+
+    Clients are cheap and not shared between threads; in the embedded warehouse all clients of
+    the process share one engine. On first use the embedded warehouse gets the source tables.
+    """
+    settings = settings or get_settings()
+    if not settings.embedded:
+        host, port, secure = settings.server_endpoint()
+        try:
+            return clickhouse_connect.get_client(
+                host=host,
+                port=port,
+                secure=secure,
+                username=settings.clickhouse_username,
+                password=settings.clickhouse_password.get_secret_value(),
+                database=settings.clickhouse_database,
+                settings=settings.query_limits(),
+            )
+        except Exception as exc:  # connection errors carry no secrets, but keep the line short
+            raise WarehouseError(f"Cannot reach ClickHouse at {host}:{port}: {type(exc).__name__}") from exc
+    path = settings.chdb_dir
+    with _lock:
+        _claim_embedded(path)
+        client = clickhouse_connect.get_client(interface="chdb", path=str(path), settings=settings.query_limits())
+        if path not in _prepared:
+            create_source_tables(client, settings)
+            _prepared.add(path)
+    return client
+
+
+def create_source_tables(client: Client, settings: Settings) -> None:
+    """Create the source database and the four contract tables when absent (embedded only)."""
+    client.command(f"CREATE DATABASE IF NOT EXISTS {settings.clickhouse_database}")
+    client.command(f"CREATE DATABASE IF NOT EXISTS {settings.dbt_schema}")
+    for statement in source_ddl(settings.clickhouse_database):
+        client.command(statement)
