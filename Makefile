@@ -1,0 +1,30 @@
+# Every target sets up the virtual environment first when it is missing or stale.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo run-daily test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m service demo-data --orgs 4 --days 28 --calls-per-day 400 --seed 7
+	$(PY) -m service dbt build
+
+run-daily: setup
+	$(PY) -m service run-daily
+
+lint: setup
+	$(VENV)/bin/ruff check service reports_store tests
+	$(VENV)/bin/ruff format --check service reports_store tests
+
+test: setup lint
+	$(VENV)/bin/pytest -q
+
+clean:
+	rm -rf .warehouse reports.db dbt_project/target dbt_project/logs
