@@ -1,0 +1,74 @@
+{#- Which organization days a run (re)builds. Vars (all optional):
+      refresh_start_date / refresh_end_date  local dates, inclusive (backfill, late data)
+      refresh_org_ids                        limit to these organizations (all their days when no dates)
+    Without them: every day on a first build or --full-refresh; otherwise the watermark decides. -#}
+
+{% macro mart_relations() %}
+    {%- set relations = [] -%}
+    {%- for name in ['fct_calls', 'agg_daily_org_metrics', 'agg_daily_org_breakdowns'] -%}
+        {%- do relations.append(adapter.get_relation(database=this.database, schema=this.schema, identifier=name)) -%}
+    {%- endfor -%}
+    {{ return(relations) }}
+{% endmacro %}
+
+{% macro validated_date(name) %}
+    {%- set value = var(name) -%}
+    {%- if value is none or value == '' -%}{{ return(none) }}{%- endif -%}
+    {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value | string) -%}
+        {{ exceptions.raise_compiler_error("Var " ~ name ~ " must be a date YYYY-MM-DD, got: " ~ value) }}
+    {%- endif -%}
+    {{ return(value | string) }}
+{% endmacro %}
+
+{% macro validated_org_ids() %}
+    {%- set org_ids = var('refresh_org_ids') or [] -%}
+    {%- if org_ids is string -%}{%- set org_ids = org_ids.split(',') -%}{%- endif -%}
+    {%- for org_id in org_ids -%}
+        {%- if not modules.re.match('^[A-Za-z0-9._:-]{1,128}$', org_id) -%}
+            {{ exceptions.raise_compiler_error("Invalid org id in refresh_org_ids: " ~ org_id) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(org_ids) }}
+{% endmacro %}
+
+{#- The earliest call start touched by source rows newer than the marts' watermark, looking back
+    at most max_output_lateness_hours. NULL when nothing new arrived. -#}
+{% macro touched_since_watermark(relations) %}
+    (
+        with
+            least({% for relation in relations %}(select max(loaded_at) from {{ relation }}){% if not loop.last %}, {% endif %}{% endfor %}) as watermark
+        select minOrNull(started_at)
+        from {{ ref('stg_platform__runs') }}
+        where started_at >= watermark - toIntervalHour({{ var('max_output_lateness_hours') | int }})
+          and (
+              started_at > watermark
+              or run_id in (select run_id from {{ source('platform', 'public_sessions') }} where created_at > watermark)
+              or run_id in (select run_id from {{ source('platform', 'public_node_outputs') }} where created_at > watermark)
+          )
+    )
+{% endmacro %}
+
+{% macro refresh_window_condition() %}
+    {%- set start_date = validated_date('refresh_start_date') -%}
+    {%- set end_date = validated_date('refresh_end_date') -%}
+    {%- set org_ids = validated_org_ids() -%}
+    {%- set relations = mart_relations() -%}
+    day_start_utc <= now64(3)
+    {%- if org_ids %}
+    and org_id in ({{ quoted_list(org_ids) }})
+    {%- endif %}
+    {%- if start_date or end_date %}
+    and report_date between toDate('{{ start_date or end_date }}') and toDate('{{ end_date or start_date }}')
+    {%- elif not org_ids and not flags.FULL_REFRESH and none not in relations and execute %}
+    and day_end_utc > {{ touched_since_watermark(relations) }}
+    {%- endif %}
+{% endmacro %}
+
+{#- Incremental marts first delete the days being rebuilt, then append them again: running the
+    same window twice leaves identical rows, and days outside the window are untouched. -#}
+{% macro delete_refresh_window() %}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where (org_id, report_date) in (select org_id, report_date from {{ ref('int_refresh_window') }})
+    {%- endif -%}
+{% endmacro %}

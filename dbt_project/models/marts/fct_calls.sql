@@ -1,0 +1,38 @@
+{{
+    config(
+        order_by='(org_id, report_date, run_id)',
+        partition_by='toYYYYMM(report_date)'
+    )
+}}
+-- One row per call with the flags every KPI counts. Business rules come from vars.
+with
+
+calls as (
+
+    select * from {{ ref('int_calls') }}
+
+),
+
+flagged as (
+
+    select
+        *,
+        call_classification is not null as is_classified,
+        is_classified and call_classification = '{{ var("success_classification") }}' as is_success,
+        is_classified and ifNull(carrier_qualification = '{{ var("not_qualified_value") }}', false)
+            as is_carrier_not_qualified,
+        is_classified
+            and call_classification in ({{ quoted_list(var('non_convertible_classifications')) }})
+            as has_non_convertible_classification,
+        has_non_convertible_classification and not is_carrier_not_qualified as is_non_convertible,
+        has_non_convertible_classification or is_carrier_not_qualified
+            as is_non_convertible_or_not_qualified,
+        is_classified and ifNull(transfer_reason = '{{ var("carrier_asked_transfer_reason") }}', false)
+            as is_carrier_asked_transfer,
+        is_classified and transfer_success as is_transferred_for_booking,
+        now64(3) as refreshed_at
+    from calls
+
+)
+
+select * from flagged

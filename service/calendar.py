@@ -1,0 +1,69 @@
+"""Local calendar days of an organization as UTC instants, computed with zoneinfo.
+
+ClickHouse date functions need a constant timezone (a per-row zone silently gives wrong days),
+so the warehouse gets, per organization, the UTC bounds of each local day and attributes calls
+with an ASOF join. Days are 23 or 25 hours long on DST changes; where a zone skips midnight the
+day starts at its first instant that exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+
+class UnknownTimezone(ValueError):
+    pass
+
+
+def zone(name: str) -> ZoneInfo:
+    """The tz database zone `name`, or UnknownTimezone with a helpful message."""
+    try:
+        if name not in available_timezones() and name != "UTC":
+            raise ZoneInfoNotFoundError(name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UnknownTimezone(
+            f"Unknown timezone {name!r}: use a tz database name such as 'America/Chicago' or 'UTC'"
+        ) from None
+
+
+def start_of_day(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant of local date `day` in `tz`, as an aware datetime in `tz`."""
+    naive = datetime.combine(day, time(0))
+    # Midnight may be ambiguous (the earlier occurrence starts the day) or fall in a gap (the
+    # day starts where the gap ends): the two folds give both candidates in UTC.
+    early, late = sorted(naive.replace(tzinfo=tz, fold=f).astimezone(UTC) for f in (0, 1))
+    if early.astimezone(tz).date() == day:
+        return early.astimezone(tz)
+    lo, hi = early, late  # in a gap: lo is in the previous day, hi in `day`; bisect to the second
+    while hi - lo > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(tz).date() >= day:
+            hi = mid
+        else:
+            lo = mid
+    return hi.replace(microsecond=0).astimezone(tz)
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start of `day`, start of the next day) in `tz`."""
+    return start_of_day(day, tz), start_of_day(day + timedelta(days=1), tz)
+
+
+def today_in(tz: ZoneInfo, now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(tz).date()
+
+
+def date_range(first: date, last: date) -> Iterator[date]:
+    for offset in range((last - first).days + 1):
+        yield first + timedelta(days=offset)
+
+
+def local_days(tz_name: str, first: date, last: date) -> Iterable[tuple[date, datetime, datetime]]:
+    """(local date, UTC start, UTC end) for each date in [first, last]."""
+    tz = zone(tz_name)
+    starts = [start_of_day(d, tz) for d in date_range(first, last + timedelta(days=1))]
+    for index, day in enumerate(date_range(first, last)):
+        yield day, starts[index].astimezone(UTC), starts[index + 1].astimezone(UTC)

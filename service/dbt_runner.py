@@ -1,0 +1,82 @@
+"""Runs dbt in-process (dbtRunner) with the chDB driver registered, one invocation at a time."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from service.config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, get_settings
+
+# dbt keeps global state: one invocation at a time per process.
+DBT_LOCK = threading.RLock()
+
+# Commands that read or write models and therefore need the current organizations copy.
+_COMMANDS_NEEDING_ORGS = {"build", "run", "test", "seed", "snapshot", "show", "compile", "retry"}
+
+
+@dataclass
+class DbtOutcome:
+    success: bool
+    command: str
+    failures: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """Environment variables profiles.yml reads, derived from the settings."""
+    env = {
+        "DBT_SCHEMA": settings.dbt_schema,
+        "CLICKHOUSE_DATABASE": settings.clickhouse_database,
+        "CHDB_PATH": str(settings.chdb_dir),
+        "DBT_TARGET": "chdb" if settings.embedded else "clickhouse",
+        "CLICKHOUSE_QUERY_TIMEOUT_S": str(settings.clickhouse_query_timeout_s),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    if not settings.embedded:
+        host, port, secure = settings.server_endpoint()
+        env |= {
+            "CLICKHOUSE_HOST": host,
+            "CLICKHOUSE_PORT": str(port),
+            "CLICKHOUSE_SECURE": str(secure).lower(),
+            "CLICKHOUSE_USERNAME": settings.clickhouse_username,
+            "CLICKHOUSE_PASSWORD": settings.clickhouse_password.get_secret_value(),
+            "CLICKHOUSE_CLUSTER": settings.clickhouse_cluster or "",
+        }
+    return env
+
+
+def _with_project_flags(args: Sequence[str]) -> list[str]:
+    args = list(args)
+    if "--project-dir" not in args:
+        args += ["--project-dir", str(DBT_PROJECT_DIR)]
+    if "--profiles-dir" not in args:
+        args += ["--profiles-dir", str(PROJECT_ROOT)]
+    return args
+
+
+def run_dbt(args: Sequence[str], settings: Settings | None = None, *, sync_orgs: bool = True) -> DbtOutcome:
+    """Invoke dbt with `args` (as on the dbt command line) and summarize the outcome."""
+    from dbt.cli.main import dbtRunner
+
+    from service import dbt_chdb
+
+    settings = settings or get_settings()
+    command = args[0] if args else "help"
+    dbt_chdb.register()
+    with DBT_LOCK:
+        os.environ.update(dbt_environment(settings))
+        if sync_orgs and command in _COMMANDS_NEEDING_ORGS:
+            from service.org_sync import sync_organizations
+
+            sync_organizations(settings)
+        result = dbtRunner().invoke(_with_project_flags(args))
+    failures = []
+    if result.result is not None and hasattr(result.result, "results"):
+        for node_result in result.result.results:
+            status = str(getattr(node_result, "status", ""))
+            if status in {"error", "fail", "runtime error"}:
+                failures.append(f"{node_result.node.name}: {status}: {node_result.message}")
+    error = str(result.exception) if result.exception else None
+    return DbtOutcome(success=result.success, command=command, failures=failures, error=error)

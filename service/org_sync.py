@@ -1,0 +1,109 @@
+"""Copies the organizations (system of record: the report store) into the warehouse for dbt.
+
+Before each dbt run the warehouse gets `organizations` and `organization_days` (the UTC bounds
+of each organization's local days) in DBT_SCHEMA. The models read them as the `service` source.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from clickhouse_connect.driver.client import Client
+
+from reports_store.models import Organization
+from service.calendar import local_days, today_in, zone
+from service.config import Settings, get_settings
+from service.warehouse import get_client
+
+# Days of calendar kept before the oldest call and after today (local), so windows and late
+# data always find their day.
+CALENDAR_MIN_HISTORY_DAYS = 400
+CALENDAR_FUTURE_DAYS = 2
+
+ORGANIZATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS {schema}.organizations
+(
+    org_id             String,
+    name               String,
+    node_persistent_id String,
+    timezone           String,
+    excluded_numbers   Array(String),
+    is_active          Bool,
+    synced_at          DateTime64(3, 'UTC')
+)
+ENGINE = MergeTree
+ORDER BY org_id
+"""
+
+ORGANIZATION_DAYS_DDL = """
+CREATE TABLE IF NOT EXISTS {schema}.organization_days
+(
+    org_id        String,
+    report_date   Date,
+    day_start_utc DateTime64(3, 'UTC'),
+    day_end_utc   DateTime64(3, 'UTC')
+)
+ENGINE = MergeTree
+ORDER BY (org_id, day_start_utc)
+"""
+
+
+def calendar_first_day(client: Client, settings: Settings, since: date | None) -> date:
+    """Earliest calendar day needed: before the oldest call, a year back, or the requested start."""
+    oldest = client.query(
+        f"SELECT minOrNull(timestamp) FROM {settings.clickhouse_database}.public_runs"
+    ).first_row[0]
+    candidates = [datetime.now(UTC).date() - timedelta(days=CALENDAR_MIN_HISTORY_DAYS)]
+    if oldest is not None:
+        candidates.append(oldest.date())
+    if since is not None:
+        candidates.append(since)
+    return min(candidates) - timedelta(days=1)
+
+
+def sync_organizations(settings: Settings | None = None, *, since: date | None = None) -> list[Organization]:
+    """Copy the store's organizations and their calendars into the warehouse; return the orgs."""
+    settings = settings or get_settings()
+    from reports_store import open_store
+
+    store = open_store(settings.reports_store_url)
+    try:
+        orgs = store.list_organizations()
+    finally:
+        store.close()
+    write_organizations(get_client(settings), settings, orgs, since=since)
+    return orgs
+
+
+def write_organizations(
+    client: Client, settings: Settings, orgs: list[Organization], *, since: date | None = None
+) -> None:
+    """Replace the warehouse copy of `orgs` and their local-day calendars."""
+    schema = settings.dbt_schema
+    client.command(f"CREATE DATABASE IF NOT EXISTS {schema}")
+    client.command(ORGANIZATIONS_DDL.format(schema=schema))
+    client.command(ORGANIZATION_DAYS_DDL.format(schema=schema))
+    first = calendar_first_day(client, settings, since)
+    now = datetime.now(UTC)
+    org_rows, day_rows = [], []
+    for org in orgs:
+        org_rows.append(
+            [org.org_id, org.name, org.node_persistent_id, org.timezone, org.excluded_numbers, org.is_active, now]
+        )
+        last = today_in(zone(org.timezone), now) + timedelta(days=CALENDAR_FUTURE_DAYS)
+        day_rows.extend([org.org_id, *day] for day in local_days(org.timezone, first, last))
+    client.command(f"TRUNCATE TABLE {schema}.organizations")
+    client.command(f"TRUNCATE TABLE {schema}.organization_days")
+    if org_rows:
+        client.insert(
+            "organizations",
+            org_rows,
+            database=schema,
+            column_names=["org_id", "name", "node_persistent_id", "timezone", "excluded_numbers", "is_active", "synced_at"],
+        )
+        client.insert(
+            "organization_days",
+            day_rows,
+            database=schema,
+            column_names=["org_id", "report_date", "day_start_utc", "day_end_utc"],
+        )
