@@ -1,7 +1,11 @@
 {#- Outcome fields live under `result` in flat_data. A missing key, JSON null, a non-string value,
     an empty string or malformed JSON all give NULL ("no value"); strings are kept as they are. -#}
 {% macro json_string(column, section, key) -%}
-    nullIf(JSONExtractString({{ column }}, 'result', '{{ section }}', '{{ key }}'), '')
+    if(
+        JSONType({{ column }}, 'result', '{{ section }}', '{{ key }}') = 'String',
+        nullIf(JSONExtractString({{ column }}, 'result', '{{ section }}', '{{ key }}'), ''),
+        NULL
+    )
 {%- endmacro %}
 
 {#- transfer_success is the one interpreted field: JSON true, or the string true/yes in any case. -#}
@@ -9,8 +13,8 @@
     toBool(
         (JSONType({{ column }}, 'result', '{{ section }}', '{{ key }}') = 'Bool'
             and JSONExtractBool({{ column }}, 'result', '{{ section }}', '{{ key }}'))
-        or lower(JSONExtractString({{ column }}, 'result', '{{ section }}', '{{ key }}'))
-            in ({{ quoted_list(var('transfer_success_true_strings')) }})
+        or ifNull(lower({{ json_string(column, section, key) }})
+            in ({{ quoted_list(var('transfer_success_true_strings')) }}), false)
     )
 {%- endmacro %}
 

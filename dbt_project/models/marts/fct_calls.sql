@@ -4,6 +4,7 @@
         partition_by='toYYYYMM(report_date)'
     )
 }}
+-- depends_on: {{ ref('int_refresh_window') }} (the pre-hook deletes the window first)
 -- One row per call with the flags every KPI counts. Business rules come from vars.
 with
 

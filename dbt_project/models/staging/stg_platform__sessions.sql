@@ -1,5 +1,6 @@
 -- One session per run: sessions are deduplicated by id, and when a run still has several the
--- latest created_at wins (tie: highest id). argMax over (created_at, id) does both at once.
+-- latest created_at wins (tie: highest id). argMax over (created_at, id) does both at once;
+-- the session is taken as one tuple because argMax skips NULL values (NULL durations count).
 with
 
 source as (
@@ -8,17 +9,26 @@ source as (
 
 ),
 
+deduplicated as (
+
+    select
+        run_id,
+        argMax((id, org_id, user_number, duration, created_at), (created_at, id)) as latest_session
+    from source
+    group by run_id
+
+),
+
 renamed as (
 
     select
         run_id,
-        argMax(id, (created_at, id)) as session_id,
-        argMax(org_id, (created_at, id)) as org_id,
-        argMax(user_number, (created_at, id)) as user_number,
-        argMax(duration, (created_at, id)) as duration_seconds,
-        max(created_at) as session_created_at
-    from source
-    group by run_id
+        latest_session.1 as session_id,
+        latest_session.2 as org_id,
+        latest_session.3 as user_number,
+        latest_session.4 as duration_seconds,
+        latest_session.5 as session_created_at
+    from deduplicated
 
 )
 
