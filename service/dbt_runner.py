@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from service.config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, get_settings
+from service.warehouse import get_client
 
 # dbt keeps global state: one invocation at a time per process.
 DBT_LOCK = threading.RLock()
 
 # Commands that read or write models and therefore need the current organizations copy.
 _COMMANDS_NEEDING_ORGS = {"build", "run", "test", "seed", "snapshot", "show", "compile", "retry"}
+# Commands that never open the warehouse.
+_OFFLINE_COMMANDS = {"parse", "ls", "list", "clean", "deps", "init", "help", "--help", "-h", "--version"}
 
 
 @dataclass
@@ -39,7 +44,7 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
         env |= {
             "CLICKHOUSE_HOST": host,
             "CLICKHOUSE_PORT": str(port),
-            "CLICKHOUSE_SECURE": str(secure).lower(),
+            "CLICKHOUSE_SECURE": str(secure),  # as_bool in profiles.yml wants True or False
             "CLICKHOUSE_USERNAME": settings.clickhouse_username,
             "CLICKHOUSE_PASSWORD": settings.clickhouse_password.get_secret_value(),
             "CLICKHOUSE_CLUSTER": settings.clickhouse_cluster or "",
@@ -67,6 +72,9 @@ def run_dbt(args: Sequence[str], settings: Settings | None = None, *, sync_orgs:
     dbt_chdb.register()
     with DBT_LOCK:
         os.environ.update(dbt_environment(settings))
+        if command not in _OFFLINE_COMMANDS:
+            # Open the warehouse first, so a busy embedded warehouse is one clear error line.
+            get_client(settings)
         if sync_orgs and command in _COMMANDS_NEEDING_ORGS:
             from service.org_sync import sync_organizations
 
@@ -80,3 +88,33 @@ def run_dbt(args: Sequence[str], settings: Settings | None = None, *, sync_orgs:
                 failures.append(f"{node_result.node.name}: {status}: {node_result.message}")
     error = str(result.exception) if result.exception else None
     return DbtOutcome(success=result.success, command=command, failures=failures, error=error)
+
+
+def refresh_vars(
+    start: date | None = None, end: date | None = None, org_ids: Sequence[str] | None = None
+) -> dict[str, object]:
+    """dbt vars selecting a refresh window (see dbt_project/macros/refresh_window.sql)."""
+    return {
+        "refresh_start_date": start.isoformat() if start else None,
+        "refresh_end_date": end.isoformat() if end else None,
+        "refresh_org_ids": list(org_ids or []),
+    }
+
+
+def refresh_marts(
+    settings: Settings | None = None,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    org_ids: Sequence[str] | None = None,
+    full_refresh: bool = False,
+) -> DbtOutcome:
+    """Run the models for a window of local dates (or, with no window, what the watermark says).
+
+    Models only: the data tests scan whole tables, so they belong to `dbt build`, not to the
+    frequent refresh whose cost must follow the window.
+    """
+    args = ["run", "--vars", json.dumps(refresh_vars(start, end, org_ids))]
+    if full_refresh:
+        args.append("--full-refresh")
+    return run_dbt(args, settings)
