@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -73,7 +73,9 @@ class Settings(BaseSettings):
 
     def server_endpoint(self) -> tuple[str, int, bool]:
         """Host, port and TLS derived from CLICKHOUSE_URL (CLICKHOUSE_SECURE overrides the scheme)."""
-        url = urlparse(self.clickhouse_url if "://" in (self.clickhouse_url or "") else f"http://{self.clickhouse_url}")
+        url = urlparse(
+            self.clickhouse_url if "://" in (self.clickhouse_url or "") else f"http://{self.clickhouse_url}"
+        )
         secure = self.clickhouse_secure if self.clickhouse_secure is not None else url.scheme == "https"
         port = url.port or (8443 if secure else 8123)
         return url.hostname or "localhost", port, secure

@@ -8,12 +8,13 @@ Everything else (view, table and incremental materializations) is dbt-clickhouse
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import clickhouse_connect
 from dbt.adapters.clickhouse import connections, dbclient
 from dbt.adapters.clickhouse.httpclient import ChHttpClient
 
 from service.warehouse import _claim_embedded  # noqa: PLC2701 - same ownership rule as the service
-from pathlib import Path
 
 
 class ChdbClient(ChHttpClient):

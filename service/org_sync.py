@@ -88,7 +88,15 @@ def write_organizations(
     org_rows, day_rows = [], []
     for org in orgs:
         org_rows.append(
-            [org.org_id, org.name, org.node_persistent_id, org.timezone, org.excluded_numbers, org.is_active, now]
+            [
+                org.org_id,
+                org.name,
+                org.node_persistent_id,
+                org.timezone,
+                org.excluded_numbers,
+                org.is_active,
+                now,
+            ]
         )
         last = today_in(zone(org.timezone), now) + timedelta(days=CALENDAR_FUTURE_DAYS)
         day_rows.extend([org.org_id, *day] for day in local_days(org.timezone, first, last))
@@ -99,7 +107,15 @@ def write_organizations(
             "organizations",
             org_rows,
             database=schema,
-            column_names=["org_id", "name", "node_persistent_id", "timezone", "excluded_numbers", "is_active", "synced_at"],
+            column_names=[
+                "org_id",
+                "name",
+                "node_persistent_id",
+                "timezone",
+                "excluded_numbers",
+                "is_active",
+                "synced_at",
+            ],
         )
         client.insert(
             "organization_days",

@@ -105,7 +105,9 @@ def get_client(settings: Settings | None = None) -> Client:
     path = settings.chdb_dir
     with _lock:
         _claim_embedded(path)
-        client = clickhouse_connect.get_client(interface="chdb", path=str(path), settings=settings.query_limits())
+        client = clickhouse_connect.get_client(
+            interface="chdb", path=str(path), settings=settings.query_limits()
+        )
         if path not in _prepared:
             create_source_tables(client, settings)
             _prepared.add(path)
