@@ -24,6 +24,7 @@ class StoredReport(BaseModel):
     report_date: date
     report_data: dict[str, Any]
     created_at: datetime | None = None
+    updated_at: datetime | None = None  # last overwrite; equals created_at until the report is replaced
 
 
 class JobRun(BaseModel):
@@ -39,3 +40,12 @@ class JobRun(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict)
     error: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class MartVersion(BaseModel):
+    """Which warehouse mart build a day's numbers came from; lets the service spot stale reports."""
+
+    org_id: str
+    report_date: date
+    mart_refreshed_at: str | None = None
+    fingerprint: str | None = None

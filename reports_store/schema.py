@@ -1,0 +1,116 @@
+"""Schema versions of the report store, as ordered migrations for each SQL dialect.
+
+Version 1 is the seed DDL that older deployments created without any version table, so a file that
+has `organizations` but no `schema_version` is taken to be at version 1 and upgraded in place.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Dialect = Literal["sqlite", "duckdb"]
+
+# Version 1, verbatim from the seed (SQLite syntax).
+SEED_DDL_SQLITE = """
+CREATE TABLE organizations (
+    id INTEGER PRIMARY KEY,
+    org_id TEXT UNIQUE NOT NULL,
+    name TEXT NOT NULL,
+    node_persistent_id TEXT NOT NULL,
+    timezone TEXT DEFAULT 'UTC',
+    is_active BOOLEAN DEFAULT 1,
+    created_at TIMESTAMP
+);
+CREATE TABLE daily_reports (
+    id INTEGER PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    report_date DATE NOT NULL,
+    report_data TEXT NOT NULL,
+    created_at TIMESTAMP,
+    UNIQUE(org_id, report_date)
+);
+"""
+
+# The same tables for DuckDB, which has no implicit rowid: ids come from sequences.
+SEED_DDL_DUCKDB = """
+CREATE SEQUENCE organizations_id_seq;
+CREATE TABLE organizations (
+    id INTEGER PRIMARY KEY DEFAULT nextval('organizations_id_seq'),
+    org_id TEXT UNIQUE NOT NULL,
+    name TEXT NOT NULL,
+    node_persistent_id TEXT NOT NULL,
+    timezone TEXT DEFAULT 'UTC',
+    is_active BOOLEAN DEFAULT TRUE,
+    created_at TIMESTAMP
+);
+CREATE SEQUENCE daily_reports_id_seq;
+CREATE TABLE daily_reports (
+    id INTEGER PRIMARY KEY DEFAULT nextval('daily_reports_id_seq'),
+    org_id TEXT NOT NULL,
+    report_date DATE NOT NULL,
+    report_data TEXT NOT NULL,
+    created_at TIMESTAMP,
+    UNIQUE(org_id, report_date)
+);
+"""
+
+SCHEMA_VERSION_DDL = (
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
+)
+
+# Plain ADD COLUMNs: DuckDB refuses to ALTER a table that has secondary indexes, so we create none.
+_V2 = """
+ALTER TABLE organizations ADD COLUMN excluded_numbers TEXT DEFAULT '[]';
+ALTER TABLE organizations ADD COLUMN updated_at TIMESTAMP;
+ALTER TABLE daily_reports ADD COLUMN updated_at TIMESTAMP;
+"""
+
+_V3 = """
+{sequence}
+CREATE TABLE job_runs (
+    id INTEGER PRIMARY KEY{id_default},
+    kind TEXT NOT NULL,
+    org_id TEXT,
+    start_date DATE,
+    end_date DATE,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    status TEXT NOT NULL DEFAULT 'running',
+    progress DOUBLE NOT NULL DEFAULT 0,
+    counts TEXT NOT NULL DEFAULT '{{}}',
+    error TEXT,
+    details TEXT NOT NULL DEFAULT '{{}}'
+);
+"""
+
+_V4 = """
+CREATE TABLE mart_versions (
+    org_id TEXT NOT NULL,
+    report_date DATE NOT NULL,
+    mart_refreshed_at TEXT,
+    fingerprint TEXT,
+    PRIMARY KEY (org_id, report_date)
+);
+"""
+
+
+def split_statements(script: str) -> list[str]:
+    """The statements of a DDL script (ours contain no semicolons inside literals)."""
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
+
+
+def migrations(dialect: Dialect) -> list[tuple[int, list[str]]]:
+    """(version, statements) pairs in the order they must be applied."""
+    if dialect == "sqlite":
+        seed = SEED_DDL_SQLITE
+        v3 = _V3.format(sequence="", id_default="")
+    else:
+        seed = SEED_DDL_DUCKDB
+        v3 = _V3.format(
+            sequence="CREATE SEQUENCE job_runs_id_seq;", id_default=" DEFAULT nextval('job_runs_id_seq')"
+        )
+    scripts = [seed, _V2, v3, _V4]
+    return [(version, split_statements(script)) for version, script in enumerate(scripts, start=1)]
+
+
+LATEST_VERSION = len(migrations("sqlite"))

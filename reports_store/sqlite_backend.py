@@ -1,0 +1,71 @@
+"""SQLite backend: WAL mode and a busy timeout, so writers in other threads and processes wait their turn."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, datetime
+from pathlib import Path
+from typing import ClassVar
+
+from reports_store.errors import StoreBusy, StoreError
+from reports_store.schema import Dialect
+from reports_store.sql import SqlReportStore, to_utc
+
+DEFAULT_BUSY_TIMEOUT_S = 30.0
+
+
+class SQLiteReportStore(SqlReportStore):
+    """A report store in one SQLite file; connections are pooled, one per concurrently busy thread."""
+
+    dialect: ClassVar[Dialect] = "sqlite"
+    # IMMEDIATE takes the write lock up front: a deferred transaction that later upgrades from read
+    # to write can fail with SQLITE_BUSY without waiting out the busy timeout.
+    begin_sql: ClassVar[str] = "BEGIN IMMEDIATE"
+    driver_errors: ClassVar[tuple[type[Exception], ...]] = (sqlite3.Error,)
+
+    def __init__(
+        self, path: str | Path, *, url: str | None = None, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
+    ) -> None:
+        self.path = Path(path).expanduser()
+        super().__init__(url or f"sqlite:///{self.path}")
+        self.busy_timeout_s = busy_timeout_s
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"report store {self.url}: cannot create {self.path.parent}: {exc}") from exc
+        try:
+            with self._translated_errors():
+                self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: the driver never opens transactions behind our back; we BEGIN ourselves.
+        # check_same_thread=False: pooled connections move between threads (one thread at a time).
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")  # persistent in the file; a no-op once set
+            conn.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, much faster commits
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _date_param(self, value: date) -> str:
+        return value.isoformat()
+
+    def _ts_param(self, value: datetime) -> str:
+        # One fixed-width ISO format, so text ordering is time ordering.
+        return to_utc(value).isoformat(timespec="microseconds")
+
+    def _translate(self, exc: Exception) -> StoreError:
+        message = str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+            return StoreBusy(
+                f"report store {self.url} stayed locked by another writer for over {self.busy_timeout_s:g}s"
+            )
+        return super()._translate(exc)
