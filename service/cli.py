@@ -1,14 +1,20 @@
-"""Operator command line: `python -m service <command>`."""
+"""Operator command line: `python -m service <command>`.
+
+Every failure ends with one readable line on stderr and a non-zero exit, never a traceback.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Annotated
 
 import typer
 
-from service.config import get_settings
+from service.config import IDENTIFIER_RE, PHONE_RE, get_settings
 
 app = typer.Typer(
     help="Call analytics: dbt on ClickHouse/chDB, daily report snapshots and the API.",
@@ -16,6 +22,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+orgs_app = typer.Typer(
+    help="Organizations (the report store is their system of record).", no_args_is_help=True
+)
+reports_app = typer.Typer(help="Stored daily reports.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(reports_app, name="reports")
+
+OrgOption = Annotated[str | None, typer.Option("--org", help="Organization id (default: ORG_ID).")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Regenerate reports that already exist.")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -24,18 +39,70 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{option} {value!r} is not a valid date: use YYYY-MM-DD") from None
+
+
+@contextmanager
+def operator_errors() -> Iterator[None]:
+    """Turn the service's expected failures into one line and exit code 1."""
+    from reports_store import StoreError
+    from service.calendar import UnknownTimezone
+    from service.jobs import JobError, RefreshFailed
+    from service.reports import ReportSpecError
+    from service.warehouse import WarehouseError
+
+    try:
+        yield
+    except (JobError, RefreshFailed, StoreError, WarehouseError, ReportSpecError, UnknownTimezone) as exc:
+        raise fail(str(exc).splitlines()[0]) from None
+
+
+def open_jobs():
+    from service.jobs import Jobs, seed_default_organization
+
+    jobs = Jobs(get_settings())
+    seed_default_organization(jobs)
+    return jobs
+
+
+def echo_json(value: object) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def summarize(outcome) -> str:
+    counts = outcome.job.counts
+    return (
+        f"job {outcome.job.id} {outcome.job.status}: {counts.get('generated', 0)} generated, "
+        f"{counts.get('skipped', 0)} skipped, {counts.get('failed', 0)} failed"
+    )
+
+
+def finish(outcome) -> None:
+    typer.echo(summarize(outcome))
+    for key, error in list(outcome.failed.items())[:20]:
+        typer.echo(f"  failed {key}: {error}", err=True)
+    if outcome.job.status == "failed":
+        raise fail(outcome.job.error or "job failed")
+
+
+# -- dbt and demo data --------------------------------------------------------------------------
+
+
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
 )
 def dbt(ctx: typer.Context) -> None:
     """Run any dbt command (build, test, docs generate, ls, parse ...) on the configured warehouse."""
     from service.dbt_runner import run_dbt
-    from service.warehouse import WarehouseError
 
-    try:
+    with operator_errors():
         outcome = run_dbt(ctx.args)
-    except WarehouseError as exc:
-        raise fail(str(exc)) from None
     if not outcome.success:
         raise typer.Exit(1)
 
@@ -47,38 +114,222 @@ def demo_data(
     calls_per_day: Annotated[int, typer.Option(min=0, max=1_000_000, help="Calls per org per day.")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same rows.")] = 42,
     end_date: Annotated[
-        str | None, typer.Option(help="Last local day (YYYY-MM-DD); default: yesterday per org.")
+        str | None, typer.Option(help="Last local day (YYYY-MM-DD); default: yesterday.")
     ] = None,
 ) -> None:
     """Write realistic, messy demo calls into the source tables and register their organizations."""
     from reports_store import open_store
     from service.demo_data import generate_demo_data
-    from service.warehouse import WarehouseError, get_client
+    from service.warehouse import get_client
 
-    try:
-        last_day = date.fromisoformat(end_date) if end_date else None
-    except ValueError:
-        raise fail(f"--end-date {end_date!r} is not a date in YYYY-MM-DD form") from None
+    last_day = parse_date(end_date, "--end-date")
     settings = get_settings()
-    try:
+    with operator_errors():
         client = get_client(settings)
-    except WarehouseError as exc:
-        raise fail(str(exc)) from None
-    store = open_store(settings.reports_store_url)
-    try:
-        summary = generate_demo_data(
-            client,
-            store,
-            orgs=orgs,
-            days=days,
-            calls_per_day=calls_per_day,
-            seed=seed,
-            end_date=last_day,
-            database=settings.clickhouse_database,
-        )
-    finally:
-        store.close()
+        with open_store(settings.reports_store_url) as store:
+            summary = generate_demo_data(
+                client,
+                store,
+                orgs=orgs,
+                days=days,
+                calls_per_day=calls_per_day,
+                seed=seed,
+                end_date=last_day,
+                database=settings.clickhouse_database,
+            )
     typer.echo(f"demo data: {summary}")
+
+
+# -- report jobs ---------------------------------------------------------------------------------
+
+
+@app.command("run-daily")
+def run_daily(
+    day: Annotated[
+        str | None, typer.Option("--date", help="Local date (default: yesterday per org).")
+    ] = None,
+    org: OrgOption = None,
+    force: ForceOption = False,
+) -> None:
+    """Store yesterday's report (in each organization's own timezone) for every active organization."""
+    report_day = parse_date(day, "--date")
+    with operator_errors():
+        outcome = open_jobs().run_daily(report_day, org, force=force)
+    finish(outcome)
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Option(help="First local date, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last local date, YYYY-MM-DD (inclusive).")],
+    org: Annotated[str | None, typer.Option("--org", help="One organization (default: all active).")] = None,
+    force: ForceOption = False,
+) -> None:
+    """Store the reports of every day in a range: one dbt run for the window, then all reports."""
+    from tqdm import tqdm
+
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
+    with operator_errors():
+        jobs = open_jobs()
+        with tqdm(total=0, unit="report", desc="backfill", file=sys.stderr, disable=None) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            outcome = jobs.backfill(first, last, org, force=force, progress=progress)
+    finish(outcome)
+
+
+@app.command()
+def generate(
+    org: OrgOption = None,
+    day: Annotated[str | None, typer.Option("--date", help="Local date (default: yesterday).")] = None,
+    force: ForceOption = False,
+) -> None:
+    """Refresh one organization-day, build its report and store it (JSON on stdout)."""
+    report_day = parse_date(day, "--date")
+    with operator_errors():
+        result = open_jobs().generate(org, report_day, force=force)
+    typer.echo(f"{result.status}", err=True)
+    echo_json(result.report)
+
+
+# -- organizations -------------------------------------------------------------------------------
+
+
+def _check_identifier(value: str, what: str) -> str:
+    if not IDENTIFIER_RE.match(value):
+        raise fail(f"{what} {value!r} must be 1-128 characters of letters, digits and . _ : -")
+    return value
+
+
+def _parse_numbers(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    numbers = [n.strip() for n in value.split(",") if n.strip()]
+    for number in numbers:
+        if not PHONE_RE.match(number):
+            raise fail(f"excluded number {number!r} is not in E.164 form (+ then 2-15 digits)")
+    return numbers
+
+
+@orgs_app.command("list")
+def orgs_list() -> None:
+    """All organizations as JSON."""
+    with operator_errors():
+        orgs = open_jobs().store.list_organizations()
+    echo_json([org.model_dump(mode="json") for org in orgs])
+
+
+@orgs_app.command("add")
+def orgs_add(
+    org_id: Annotated[str, typer.Argument(help="Organization id.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    node: Annotated[str, typer.Option("--node", help="Broker node persistent id.")],
+    timezone: Annotated[str, typer.Option(help="tz database name, e.g. America/Chicago.")] = "UTC",
+    excluded_numbers: Annotated[str | None, typer.Option(help="Comma-separated E.164 numbers.")] = None,
+) -> None:
+    """Register an organization."""
+    from reports_store import Organization
+    from service.calendar import zone
+
+    _check_identifier(org_id, "org id")
+    _check_identifier(node, "node id")
+    numbers = _parse_numbers(excluded_numbers) or []
+    with operator_errors():
+        zone(timezone)
+        jobs = open_jobs()
+        if jobs.store.get_organization(org_id):
+            raise fail(f"organization {org_id!r} exists: use `orgs update`")
+        org = jobs.save_organization(
+            Organization(
+                org_id=org_id, name=name, node_persistent_id=node, timezone=timezone, excluded_numbers=numbers
+            )
+        )
+    echo_json(org.model_dump(mode="json"))
+
+
+@orgs_app.command("update")
+def orgs_update(
+    org_id: Annotated[str, typer.Argument(help="Organization id.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    node: Annotated[str | None, typer.Option("--node", help="Broker node persistent id.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="tz database name.")] = None,
+    excluded_numbers: Annotated[
+        str | None, typer.Option(help="Comma-separated E.164 numbers ('' clears).")
+    ] = None,
+    active: Annotated[bool | None, typer.Option("--active/--inactive", help="Schedule it or not.")] = None,
+) -> None:
+    """Change an organization; a new timezone, node or excluded numbers rebuilds its marts."""
+    from service.calendar import zone
+
+    if node is not None:
+        _check_identifier(node, "node id")
+    numbers = _parse_numbers(excluded_numbers)
+    with operator_errors():
+        if timezone is not None:
+            zone(timezone)
+        jobs = open_jobs()
+        org = jobs.organization(org_id)
+        changes = {
+            "name": name,
+            "node_persistent_id": node,
+            "timezone": timezone,
+            "excluded_numbers": numbers,
+            "is_active": active,
+        }
+        org = jobs.save_organization(
+            org.model_copy(update={k: v for k, v in changes.items() if v is not None})
+        )
+    echo_json(org.model_dump(mode="json"))
+
+
+@orgs_app.command("deactivate")
+def orgs_deactivate(org_id: Annotated[str, typer.Argument(help="Organization id.")]) -> None:
+    """Stop scheduling an organization's reports (its data and reports stay)."""
+    with operator_errors():
+        jobs = open_jobs()
+        jobs.organization(org_id)
+        jobs.store.deactivate_organization(org_id)
+    typer.echo(f"{org_id} deactivated")
+
+
+# -- stored reports --------------------------------------------------------------------------------
+
+
+@reports_app.command("list")
+def reports_list(
+    org: OrgOption = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 30,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+) -> None:
+    """Stored reports with their headline KPIs, newest first (JSON)."""
+    with operator_errors():
+        jobs = open_jobs()
+        summaries = jobs.store.list_report_summaries(jobs.organization(org).org_id, limit, offset)
+    echo_json(summaries)
+
+
+@reports_app.command("show")
+def reports_show(
+    day: Annotated[str, typer.Argument(help="Local date YYYY-MM-DD, or 'latest'.")],
+    org: OrgOption = None,
+) -> None:
+    """One stored report as JSON, with its `stale` flag."""
+    with operator_errors():
+        jobs = open_jobs()
+        org_id = jobs.organization(org).org_id
+        if day == "latest":
+            latest = jobs.store.get_latest_report(org_id)
+            report_day = latest.report_date if latest else None
+        else:
+            report_day = parse_date(day, "date")
+        report = jobs.stored_report(org_id, report_day) if report_day else None
+    if report is None:
+        raise fail(f"no stored report for {org_id} on {day}: generate it first")
+    echo_json(report)
 
 
 def main() -> None:

@@ -392,4 +392,20 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
 
 
-__all__ = ["JobError", "Jobs", "RefreshFailed"]
+def seed_default_organization(jobs: Jobs) -> Organization | None:
+    """Register the organization of ORG_ID / BROKER_NODE_PERSISTENT_ID / ... when configured."""
+    settings = jobs.settings
+    if not settings.org_id:
+        return None
+    if not settings.broker_node_persistent_id:
+        raise JobError("ORG_ID is set but BROKER_NODE_PERSISTENT_ID is not: set both")
+    existing = jobs.store.get_organization(settings.org_id)
+    org = Organization(
+        org_id=settings.org_id,
+        name=settings.client_name or (existing.name if existing else settings.org_id),
+        node_persistent_id=settings.broker_node_persistent_id,
+        timezone=settings.default_timezone,
+        excluded_numbers=settings.excluded_numbers,
+        is_active=existing.is_active if existing else True,
+    )
+    return jobs.save_organization(org)
