@@ -29,22 +29,28 @@ def zone(name: str) -> ZoneInfo:
         ) from None
 
 
-def start_of_day(day: date, tz: ZoneInfo) -> datetime:
-    """The first instant of local date `day` in `tz`, as an aware datetime in `tz`."""
-    naive = datetime.combine(day, time(0))
-    # Midnight may be ambiguous (the earlier occurrence starts the day) or fall in a gap (the
-    # day starts where the gap ends): the two folds give both candidates in UTC.
-    early, late = sorted(naive.replace(tzinfo=tz, fold=f).astimezone(UTC) for f in (0, 1))
-    if early.astimezone(tz).date() == day:
+def first_instant_at(wall: datetime, tz: ZoneInfo) -> datetime:
+    """The first instant whose local wall-clock time in `tz` is at or after naive `wall`.
+
+    An ambiguous wall time (clocks set back) gives its first occurrence; one that falls in a gap
+    (clocks set forward) gives the end of the gap.
+    """
+    early, late = sorted(wall.replace(tzinfo=tz, fold=f).astimezone(UTC) for f in (0, 1))
+    if early.astimezone(tz).replace(tzinfo=None) >= wall:
         return early.astimezone(tz)
-    lo, hi = early, late  # in a gap: lo is in the previous day, hi in `day`; bisect to the second
+    lo, hi = early, late  # in a gap: lo shows a wall time before `wall`, hi after; bisect to the second
     while hi - lo > timedelta(seconds=1):
         mid = lo + (hi - lo) / 2
-        if mid.astimezone(tz).date() >= day:
+        if mid.astimezone(tz).replace(tzinfo=None) >= wall:
             hi = mid
         else:
             lo = mid
     return hi.replace(microsecond=0).astimezone(tz)
+
+
+def start_of_day(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant of local date `day` in `tz`, as an aware datetime in `tz`."""
+    return first_instant_at(datetime.combine(day, time(0)), tz)
 
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:

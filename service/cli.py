@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -330,6 +331,32 @@ def reports_show(
     if report is None:
         raise fail(f"no stored report for {org_id} on {day}: generate it first")
     echo_json(report)
+
+
+@app.command("scheduler")
+def scheduler_command() -> None:
+    """Run the scheduler in the foreground: daily reports per org timezone, catch-up and refreshes."""
+    import logging
+    import signal
+
+    from service.scheduler import Scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = get_settings()
+    if not settings.scheduler_enabled:
+        raise fail("the scheduler is disabled (SCHEDULER_ENABLED=false)")
+    with operator_errors():
+        scheduler = Scheduler(open_jobs())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    scheduler.start()
+    typer.echo("scheduler running; Ctrl-C to stop", err=True)
+    try:
+        while not stop.wait(1):
+            pass
+    except KeyboardInterrupt:
+        pass
+    scheduler.stop()
 
 
 def main() -> None:

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     scheduler_hour: int = Field(default=6, ge=0, le=23)
     scheduler_minute: int = Field(default=0, ge=0, le=59)
+    scheduler_catchup_days: int = Field(default=7, ge=0, le=366)
+    scheduler_refresh_minutes: int = Field(default=15, ge=1, le=1440)
     port: int = 8000
 
     @field_validator("excluded_numbers", mode="before")

@@ -1,0 +1,105 @@
+"""The scheduler with a controlled clock: 06:00 local per organization, DST, catch-up, no doubles."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from reports_store import Organization
+from service.jobs import Jobs
+from service.scheduler import Scheduler, next_fire
+from tests.conftest import make_settings
+
+ORGS = [
+    Organization(org_id="sch-chi", name="Chicago", node_persistent_id="n-chi", timezone="America/Chicago"),
+    Organization(org_id="sch-syd", name="Sydney", node_persistent_id="n-syd", timezone="Australia/Sydney"),
+    Organization(org_id="sch-kol", name="Kolkata", node_persistent_id="n-kol", timezone="Asia/Kolkata"),
+]
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def jobs():
+    jobs = Jobs(make_settings("scheduler", scheduler_enabled=True, scheduler_catchup_days=2))
+    for org in ORGS:
+        jobs.store.upsert_organization(org)
+    return jobs
+
+
+def spy_daily(jobs: Jobs, monkeypatch) -> list[tuple[str, date, datetime]]:
+    """Record (org, day, clock) of each daily run while still running the real job."""
+    calls: list[tuple[str, date, datetime]] = []
+    real = jobs.run_daily
+
+    def recording(day=None, org_id=None, *, force=False, now=None):
+        calls.append((org_id, day, now))
+        return real(day, org_id, force=force, now=now)
+
+    monkeypatch.setattr(jobs, "run_daily", recording)
+    return calls
+
+
+def test_next_fire_is_six_local_across_dst():
+    chi = ORGS[0]
+    before_change = datetime(2026, 10, 31, 12, 0, tzinfo=UTC)
+    first = next_fire(chi, 6, 0, before_change)
+    second = next_fire(chi, 6, 0, first)
+    assert first.isoformat() == "2026-11-01T06:00:00-06:00"  # clocks went back at 02:00 that day
+    assert second.isoformat() == "2026-11-02T06:00:00-06:00"
+    assert second - first == timedelta(hours=24)
+    assert (
+        next_fire(chi, 6, 0, datetime(2026, 3, 7, 12, tzinfo=UTC)).isoformat() == "2026-03-08T06:00:00-05:00"
+    )
+
+
+def test_each_org_runs_its_yesterday_once_a_day_at_six_local(jobs, monkeypatch):
+    calls = spy_daily(jobs, monkeypatch)
+    clock = Clock(datetime(2026, 10, 30, 0, 0, tzinfo=UTC))
+    scheduler = Scheduler(jobs, clock=clock)
+    while clock.now < datetime(2026, 11, 3, 0, 0, tzinfo=UTC):  # Chicago leaves DST on Nov 1
+        scheduler.tick()
+        clock.now += timedelta(minutes=10)
+
+    by_org: dict[str, list[tuple[date, datetime]]] = {}
+    for org_id, day, now in calls:
+        by_org.setdefault(org_id, []).append((day, now))
+    for org in ORGS:
+        runs = by_org[org.org_id]
+        days = [day for day, _ in runs]
+        assert len(days) == len(set(days)), f"{org.org_id} ran a day twice"
+        for day, fired in runs:
+            local = fired.astimezone(__import__("zoneinfo").ZoneInfo(org.timezone))
+            assert local.date() - timedelta(days=1) == day
+            assert (local.hour, local.minute) >= (6, 0) and local - local.replace(
+                hour=6, minute=0
+            ) < timedelta(minutes=10)
+    chicago_days = [day for day, _ in by_org["sch-chi"]]
+    assert chicago_days == [date(2026, 10, 29), date(2026, 10, 30), date(2026, 10, 31), date(2026, 11, 1)]
+    for org in ORGS:
+        assert jobs.store.report_dates(org.org_id, date(2026, 10, 1), date(2026, 11, 30)) >= set(
+            day for day, _ in by_org[org.org_id]
+        )
+    status = scheduler.status()
+    assert {o["org_id"] for o in status["organizations"]} == {o.org_id for o in ORGS}
+
+
+def test_catch_up_generates_missed_days_once(jobs):
+    clock = Clock(datetime(2026, 11, 10, 13, 0, tzinfo=UTC))  # 07:00 in Chicago, 00:00 next day in Sydney
+    scheduler = Scheduler(jobs, clock=clock)
+    scheduler.catch_up()
+    chicago = jobs.store.report_dates("sch-chi", date(2026, 11, 5), date(2026, 11, 10))
+    assert chicago == {date(2026, 11, 8), date(2026, 11, 9)}
+    sydney = jobs.store.report_dates("sch-syd", date(2026, 11, 5), date(2026, 11, 11))
+    assert sydney == {date(2026, 11, 8), date(2026, 11, 9)}  # Nov 11 06:00 Sydney is not reached yet
+    before = jobs.store.count_reports("sch-chi")
+    scheduler.catch_up()
+    assert jobs.store.count_reports("sch-chi") == before
+    assert all(job.status == "succeeded" for job in jobs.store.list_jobs(kind="backfill"))
