@@ -36,7 +36,8 @@
 {% macro touched_since_watermark(relations) %}
     (
         with
-            least({% for relation in relations %}(select max(loaded_at) from {{ relation }}){% if not loop.last %}, {% endif %}{% endfor %}) as watermark
+            -- Never past now: source clocks can run ahead, and a future watermark would hide rows.
+            least({% for relation in relations %}(select max(loaded_at) from {{ relation }}), {% endfor %}now64(3)) as watermark
         select minOrNull(started_at)
         from {{ ref('stg_platform__runs') }}
         where started_at >= watermark - toIntervalHour({{ var('max_output_lateness_hours') | int }})

@@ -1,0 +1,215 @@
+"""Report jobs end to end: demo data -> dbt -> stored reports equal to the oracle."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from reports_store import StoreError
+from service.calendar import today_in, zone
+from service.demo_data import generate_demo_data
+from service.jobs import JobError, Jobs
+from service.warehouse import get_client
+from tests import oracle
+from tests.conftest import make_settings
+
+DAYS = 4
+
+
+@pytest.fixture(scope="module")
+def jobs():
+    settings = make_settings("jobs")
+    jobs = Jobs(settings)
+    client = get_client(settings)
+    generate_demo_data(
+        client,
+        jobs.store,
+        orgs=3,
+        days=DAYS + 1,
+        calls_per_day=40,
+        seed=5,
+        database=settings.clickhouse_database,
+    )
+    yield jobs
+    jobs.store.close()
+
+
+def last_days(jobs: Jobs) -> tuple[date, date]:
+    """The last DAYS days that are over in every organization's zone."""
+    end = min(today_in(zone(org.timezone)) for org in jobs.store.list_organizations()) - timedelta(days=1)
+    return end - timedelta(days=DAYS - 1), end
+
+
+def expected_report(jobs: Jobs, org_id: str, day: date) -> dict:
+    org = jobs.store.get_organization(org_id)
+    client = get_client(jobs.settings)
+    metrics = oracle.daily_metrics(
+        client, [org], database=jobs.settings.clickhouse_database, start=day, end=day
+    )
+    day_metrics = metrics.get((org_id, day), oracle.empty_metrics())
+    return {"kpis": oracle.report_kpis(day_metrics), "breakdowns": oracle.report_breakdowns(day_metrics)}
+
+
+def assert_report_matches_oracle(jobs: Jobs, org_id: str, day: date, report: dict) -> None:
+    expected = expected_report(jobs, org_id, day)
+    assert report["kpis"] == expected["kpis"], (org_id, day)
+    assert report["breakdowns"] == expected["breakdowns"], (org_id, day)
+    tz = zone(jobs.store.get_organization(org_id).timezone)
+    assert report["date_range"]["start_date"] == datetime.combine(day, datetime.min.time(), tz).isoformat()
+    assert set(report["metadata"]) >= {
+        "org_id",
+        "org_name",
+        "generated_at",
+        "mart_refreshed_at",
+        "metrics_version",
+    }
+
+
+def test_backfill_stores_reports_equal_to_the_oracle_then_skips_then_forces(jobs):
+    start, end = last_days(jobs)
+    outcome = jobs.backfill(start, end)
+    orgs = jobs.store.list_organizations()
+    assert outcome.job.status == "succeeded", outcome.failed
+    assert outcome.job.counts == {"generated": DAYS * len(orgs), "skipped": 0, "failed": 0}
+    for org in orgs:
+        for offset in range(DAYS):
+            day = start + timedelta(days=offset)
+            assert_report_matches_oracle(
+                jobs, org.org_id, day, jobs.store.get_report(org.org_id, day).report_data
+            )
+
+    again = jobs.backfill(start, end)
+    assert again.job.counts == {"generated": 0, "skipped": DAYS * len(orgs), "failed": 0}
+
+    before = {
+        (o.org_id, d): jobs.store.get_report(o.org_id, d).report_data for o in orgs for d in [start, end]
+    }
+    forced = jobs.backfill(start, end, force=True)
+    assert forced.job.counts["generated"] == DAYS * len(orgs)
+    for (org_id, day), report in before.items():
+        after = jobs.store.get_report(org_id, day).report_data
+        assert after["kpis"] == report["kpis"] and after["breakdowns"] == report["breakdowns"]
+
+
+def test_bad_input_is_refused_and_writes_nothing(jobs):
+    org = jobs.store.list_organizations()[0]
+    jobs_before = len(jobs.store.list_jobs(limit=1000))
+    today = today_in(zone(org.timezone))
+    with pytest.raises(JobError, match="Unknown organization"):
+        jobs.generate("no-such-org", today - timedelta(days=1))
+    with pytest.raises(JobError, match="not over yet"):
+        jobs.generate(org.org_id, today)
+    with pytest.raises(JobError, match="before start"):
+        jobs.backfill(today - timedelta(days=2), today - timedelta(days=5))
+    with pytest.raises(JobError, match="more than 366"):
+        jobs.backfill(today - timedelta(days=800), today - timedelta(days=2))
+    assert len(jobs.store.list_jobs(limit=1000)) == jobs_before
+
+
+def test_concurrent_generates_store_one_report_and_both_get_it(jobs):
+    org = jobs.store.list_organizations()[0]
+    day = last_days(jobs)[0] - timedelta(days=1)
+    results: list = []
+    threads = [
+        threading.Thread(target=lambda: results.append(jobs.generate(org.org_id, day))) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.status for r in results) == ["generated", "skipped"]
+    assert results[0].report == results[1].report
+    assert jobs.store.report_dates(org.org_id, day, day) == {day}
+
+
+def test_a_failing_organization_does_not_stop_the_others(jobs, monkeypatch):
+    orgs = jobs.store.list_organizations()
+    broken = orgs[0].org_id
+    day = last_days(jobs)[0] - timedelta(days=2)
+    real_save = jobs.store.save_report
+
+    def save(org_id, report_date, data, *, overwrite=True):
+        if org_id == broken:
+            raise StoreError("disk full")
+        return real_save(org_id, report_date, data, overwrite=overwrite)
+
+    monkeypatch.setattr(jobs.store, "save_report", save)
+    outcome = jobs.backfill(day, day)
+    assert outcome.job.status == "partial"
+    assert set(outcome.failed) == {f"{broken}/{day}"}
+    assert all(jobs.store.get_report(o.org_id, day) for o in orgs[1:])
+
+
+def test_a_killed_backfill_keeps_finished_days_and_resumes(jobs, monkeypatch):
+    org = jobs.store.list_organizations()[1]
+    end = last_days(jobs)[0] - timedelta(days=3)
+    start = end - timedelta(days=5)
+    real_save = jobs.store.save_report
+    saved: list[date] = []
+
+    def save_then_die(org_id, report_date, data, *, overwrite=True):
+        if len(saved) == 3:
+            raise KeyboardInterrupt  # the process is killed mid-backfill
+        saved.append(report_date)
+        return real_save(org_id, report_date, data, overwrite=overwrite)
+
+    monkeypatch.setattr(jobs.store, "save_report", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        jobs.backfill(start, end, org.org_id)
+    monkeypatch.setattr(jobs.store, "save_report", real_save)
+    assert jobs.store.report_dates(org.org_id, start, end) == set(saved)
+    resumed = jobs.backfill(start, end, org.org_id)
+    assert resumed.job.counts == {"generated": 3, "skipped": 3, "failed": 0}
+    assert len(jobs.store.report_dates(org.org_id, start, end)) == 6
+
+
+def test_late_output_makes_the_stored_report_stale_and_force_regenerates(jobs):
+    org = jobs.store.list_organizations()[2]
+    start, end = last_days(jobs)
+    db = jobs.settings.clickhouse_database
+    client = get_client(jobs.settings)
+    jobs.backfill(start, end, org.org_id)
+    tz = zone(org.timezone)
+    lo = datetime.combine(end, datetime.min.time(), tz).astimezone(UTC)
+    run_id = client.query(
+        f"SELECT r.id FROM {db}.public_runs r INNER JOIN {db}.public_sessions s ON s.run_id = r.id "
+        "WHERE s.org_id = {org:String} AND r.timestamp >= {lo:DateTime64(3)} "
+        "AND s.user_number NOT IN {excluded:Array(String)} ORDER BY r.timestamp LIMIT 1",
+        parameters={"org": org.org_id, "lo": lo.replace(tzinfo=None), "excluded": org.excluded_numbers},
+    ).first_row[0]
+    flat = json.dumps({"result": {"call": {"call_classification": "late_arrival"}}})
+    client.insert(
+        "public_node_outputs",
+        [[uuid.uuid4(), run_id, uuid.uuid4(), org.node_persistent_id, flat, datetime.now(UTC)]],
+        database=db,
+        column_names=["id", "run_id", "node_id", "node_persistent_id", "flat_data", "created_at"],
+    )
+    assert jobs.stored_report(org.org_id, end)["stale"] is False
+    jobs.refresh()  # the scheduler's frequent refresh
+    assert jobs.stored_report(org.org_id, end)["stale"] is True
+    assert jobs.stored_report(org.org_id, start)["stale"] is False
+    result = jobs.generate(org.org_id, end, force=True)
+    assert result.status == "generated"
+    assert jobs.stored_report(org.org_id, end)["stale"] is False
+    assert_report_matches_oracle(jobs, org.org_id, end, result.report)
+    assert any(item["value"] == "late_arrival" for item in result.report["breakdowns"]["call_classification"])
+
+
+def test_timezone_change_rebuilds_the_organization(jobs):
+    org = jobs.store.list_organizations()[0]
+    start, end = last_days(jobs)
+    jobs.save_organization(org.model_copy(update={"timezone": "Pacific/Auckland"}))
+    client = get_client(jobs.settings)
+    zones = client.query(
+        f"SELECT DISTINCT timezone FROM {jobs.settings.dbt_schema}.agg_daily_org_metrics WHERE org_id = {{o:String}}",
+        parameters={"o": org.org_id},
+    ).result_rows
+    assert zones == [("Pacific/Auckland",)]
+    result = jobs.generate(org.org_id, end - timedelta(days=1), force=True)
+    assert result.report["date_range"]["tz"] == "Pacific/Auckland"
+    assert_report_matches_oracle(jobs, org.org_id, end - timedelta(days=1), result.report)
+    jobs.save_organization(org)
