@@ -12,9 +12,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# Demo data for four organizations over four weeks, every model built and tested, the reports
+# backfilled, then the API (with the scheduler) on http://127.0.0.1:8000 (docs at /docs).
 demo: setup
 	$(PY) -m service demo-data --orgs 4 --days 28 --calls-per-day 400 --seed 7
 	$(PY) -m service dbt build
+	$(PY) -m service backfill --last-days 28
+	$(PY) -m service serve --host 127.0.0.1 --port 8000
 
 run-daily: setup
 	$(PY) -m service run-daily

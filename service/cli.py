@@ -161,17 +161,33 @@ def run_daily(
 
 @app.command()
 def backfill(
-    start: Annotated[str, typer.Option(help="First local date, YYYY-MM-DD.")],
-    end: Annotated[str, typer.Option(help="Last local date, YYYY-MM-DD (inclusive).")],
+    start: Annotated[str | None, typer.Option(help="First local date, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last local date, YYYY-MM-DD (inclusive).")] = None,
+    last_days: Annotated[
+        int | None,
+        typer.Option(min=1, max=366, help="Instead of --start/--end: the last N days that are over."),
+    ] = None,
     org: Annotated[str | None, typer.Option("--org", help="One organization (default: all active).")] = None,
     force: ForceOption = False,
 ) -> None:
     """Store the reports of every day in a range: one dbt run for the window, then all reports."""
+    from datetime import timedelta
+
     from tqdm import tqdm
 
+    from service.jobs import yesterday
+
+    if (start is None or end is None) and last_days is None:
+        raise fail("give --start and --end, or --last-days N")
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
     with operator_errors():
         jobs = open_jobs()
+        if last_days is not None:
+            orgs = [jobs.organization(org)] if org else jobs.store.list_organizations(active_only=True)
+            if not orgs:
+                raise fail("no active organization: add one with `orgs add` or generate demo data")
+            last = min(yesterday(o) for o in orgs)
+            first = last - timedelta(days=last_days - 1)
         with tqdm(total=0, unit="report", desc="backfill", file=sys.stderr, disable=None) as bar:
 
             def progress(done: int, total: int) -> None:
@@ -357,6 +373,28 @@ def scheduler_command() -> None:
     except KeyboardInterrupt:
         pass
     scheduler.stop()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port (default: PORT or 8000).")] = None,
+) -> None:
+    """Serve the API with the scheduler in the same process (the owner of the embedded warehouse)."""
+    import logging
+
+    import uvicorn
+
+    from service.api.app import create_app
+    from service.warehouse import get_client
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    port = port or settings.port
+    with operator_errors():
+        get_client(settings)  # take ownership of the embedded warehouse, or explain who has it
+    app_ = create_app(settings, url=f"http://{host}:{port}")
+    uvicorn.run(app_, host=host, port=port, log_level="info", access_log=False)
 
 
 def main() -> None:

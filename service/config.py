@@ -50,8 +50,9 @@ class Settings(BaseSettings):
     scheduler_catchup_days: int = Field(default=7, ge=0, le=366)
     scheduler_refresh_minutes: int = Field(default=15, ge=1, le=1440)
     port: int = 8000
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("excluded_numbers", mode="before")
+    @field_validator("excluded_numbers", "cors_origins", mode="before")
     @classmethod
     def _split_numbers(cls, value: object) -> object:
         if isinstance(value, str):
@@ -81,6 +82,15 @@ class Settings(BaseSettings):
         secure = self.clickhouse_secure if self.clickhouse_secure is not None else url.scheme == "https"
         port = url.port or (8443 if secure else 8123)
         return url.hostname or "localhost", port, secure
+
+    def public_view(self) -> dict[str, object]:
+        """The configuration with secrets masked (debug endpoint, logs)."""
+        values = self.model_dump(mode="json")
+        for secret in ("clickhouse_password", "api_key"):
+            values[secret] = (
+                "***" if getattr(self, secret) and getattr(self, secret).get_secret_value() else None
+            )
+        return values
 
     def query_limits(self) -> dict[str, int]:
         """The seed's per-query limits, sent with every query."""

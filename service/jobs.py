@@ -67,6 +67,8 @@ class Jobs:
         # Same org-day generated concurrently: one builds and stores, the other waits and reads it.
         self._day_locks: defaultdict[tuple[str, date], threading.Lock] = defaultdict(threading.Lock)
         self._day_locks_guard = threading.Lock()
+        # Called after every successful mart refresh (the API's live cache listens here).
+        self.refresh_listeners: list[Callable[[], None]] = []
 
     # -- validation ------------------------------------------------------------------------------
     def organization(self, org_id: str | None) -> Organization:
@@ -111,6 +113,8 @@ class Jobs:
                 detail = outcome.error or "; ".join(outcome.failures) or "see the dbt log"
                 raise RefreshFailed(f"dbt refresh failed: {detail.splitlines()[0]}")
             self._record_window_versions(load_report_spec())
+        for listener in self.refresh_listeners:
+            listener()
         return outcome
 
     def _record_window_versions(self, spec: ReportSpec) -> None:

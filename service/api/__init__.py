@@ -1,0 +1,1 @@
+"""The FastAPI app: live analytics from the marts, stored reports, organizations, scheduler."""

@@ -1,0 +1,89 @@
+"""Health, scheduler status, debug endpoints and the admin door for CLI jobs and dbt commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import Admin, OrgDep, State
+from service.api.schemas import DbtRequest, DbtResult
+from service.dbt_runner import run_dbt
+from service.warehouse import get_client
+
+router = APIRouter(tags=["system"])
+
+
+def _check_warehouse(state) -> str:
+    client = state.live._client()
+    client.query("SELECT 1")
+    return "ok"
+
+
+@router.get("/health", summary="200 when warehouse, store and scheduler are fine; 503 otherwise")
+async def health(state: State) -> JSONResponse:
+    checks: dict[str, Any] = {}
+    healthy = state.ready
+    try:
+        checks["warehouse"] = await run_in_threadpool(_check_warehouse, state)
+    except Exception as exc:
+        checks["warehouse"] = f"unavailable: {type(exc).__name__}"
+        healthy = False
+    try:
+        state.jobs.store.schema_version()
+        checks["store"] = "ok"
+    except Exception as exc:
+        checks["store"] = f"unavailable: {type(exc).__name__}"
+        healthy = False
+    if not state.settings.scheduler_enabled:
+        checks["scheduler"] = "disabled"
+    elif state.scheduler.running:
+        checks["scheduler"] = "running"
+    else:
+        checks["scheduler"] = "stopped"
+        healthy = False
+    if not state.ready:
+        checks["models"] = state.startup_error or "building"
+    body = {"status": "healthy" if healthy else "unhealthy", **checks}
+    return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+@router.get(
+    "/api/scheduler/status", summary="Scheduler: enabled, running, next run per organization, last runs"
+)
+def scheduler_status(state: State) -> dict[str, Any]:
+    return state.scheduler.status()
+
+
+@router.get("/debug-config", dependencies=[Admin], summary="Runtime configuration, secrets masked")
+def debug_config(state: State) -> dict[str, Any]:
+    return state.settings.public_view()
+
+
+@router.get("/debug-node-count", dependencies=[Admin], summary="Outputs of the organization's broker node")
+def debug_node_count(state: State, org: OrgDep) -> dict[str, Any]:
+    client = get_client(state.settings)
+    count, latest = client.query(
+        f"SELECT count(), max(created_at) FROM {state.settings.clickhouse_database}.public_node_outputs "
+        "WHERE node_persistent_id = {node:String}",
+        parameters={"node": org.node_persistent_id},
+    ).first_row
+    return {
+        "org_id": org.org_id,
+        "node_persistent_id": org.node_persistent_id,
+        "output_count": count,
+        "latest_output_at": latest.isoformat() if count else None,
+    }
+
+
+@router.post(
+    "/api/admin/dbt", response_model=DbtResult, dependencies=[Admin], summary="Run a dbt command here"
+)
+async def admin_dbt(state: State, request: DbtRequest) -> dict[str, Any]:
+    """For `python -m service dbt ...` while this service owns the embedded warehouse."""
+    outcome = await run_in_threadpool(run_dbt, request.args, state.settings)
+    if outcome.success and request.args[0] in {"run", "build"}:
+        state.live.invalidate()
+    return outcome.__dict__
