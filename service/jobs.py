@@ -269,15 +269,16 @@ class Jobs:
                         counts={"generated": 0, "skipped": 1, "failed": 0},
                     )
                 )
-                return GenerateResult("skipped", existing.report_data)
+                return GenerateResult("skipped", self.stored_report(org.org_id, day) or existing.report_data)
         outcome = self._run_job(
             "generate", [org], {org.org_id: [day]}, force=force, org_id=org.org_id, start=day, end=day
         )
         if outcome.job.status == "failed":
             raise RefreshFailed(outcome.job.error or "report generation failed")
-        stored = self.store.get_report(org.org_id, day)
-        assert stored is not None
-        return GenerateResult("generated" if outcome.generated else "skipped", stored.report_data)
+        stored = self.stored_report(org.org_id, day)
+        if stored is None:
+            raise RefreshFailed(f"the report of {org.org_id} on {day} was not stored: {outcome.job.error}")
+        return GenerateResult("generated" if outcome.generated else "skipped", stored)
 
     def backfill(
         self,

@@ -1,0 +1,271 @@
+"""The real app over HTTP on the real embedded warehouse: happy paths against the oracle,
+bad input, auth, the 503 path and concurrent generates."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date, timedelta
+
+import pytest
+
+from service.calendar import today_in, zone
+from service.demo_data import generate_demo_data
+from service.warehouse import get_client
+from tests import oracle
+from tests.conftest import make_settings
+from tests.service.api.conftest import API_KEY
+
+BREAKDOWN_ENDPOINTS = {
+    "/call-stage-stats": "call_stage",
+    "/call-classification-stats": "call_classification",
+    "/load-status-stats": "load_status",
+    "/carrier-end-state-stats": "carrier_end_state",
+    "/pricing-notes-stats": "pricing_notes",
+}
+KPI_ENDPOINTS = {
+    "/non-convertible-calls": "non_convertible_calls",
+    "/non-convertible-calls-carrier-not-qualified": "carrier_not_qualified",
+    "/non-convertible-calls-with-carrier-not-qualified": "non_convertible_calls_with_carrier_not_qualified",
+    "/carrier-transfer-stats": "carrier_transfer_over_total_call_attempts",
+    "/successful-transfer-stats": "successfully_transferred_for_booking",
+}
+
+
+@pytest.fixture(scope="module")
+def api(serve):
+    settings = make_settings("api", api_key=API_KEY)
+    from reports_store import open_store
+
+    with open_store(settings.reports_store_url) as store:
+        generate_demo_data(
+            get_client(settings),
+            store,
+            orgs=2,
+            days=4,
+            calls_per_day=40,
+            seed=3,
+            database=settings.clickhouse_database,
+        )
+    return serve(settings)
+
+
+@pytest.fixture(scope="module")
+def org(api):
+    with api.client() as client:
+        return client.get("/api/orgs").json()[0]
+
+
+def past_day(org: dict, days_back: int = 1) -> date:
+    return today_in(zone(org["timezone"])) - timedelta(days=days_back)
+
+
+def oracle_metrics(api, org: dict, start: date, end: date) -> dict:
+    from reports_store import Organization
+
+    days = oracle.daily_metrics(
+        get_client(api.settings),
+        [Organization(**org)],
+        database=api.settings.clickhouse_database,
+        start=start,
+        end=end,
+    )
+    return oracle.combine_metrics(days.values())
+
+
+def test_health_is_healthy_with_the_scheduler_disabled(api):
+    with api.client() as client:
+        body = client.get("/health").json()
+    assert body == {"status": "healthy", "warehouse": "ok", "store": "ok", "scheduler": "disabled"}
+
+
+def test_generate_read_back_and_live_agree_with_the_oracle(api, org):
+    day = past_day(org)
+    expected = oracle_metrics(api, org, day, day)
+    with api.client(admin=True) as client:
+        generated = client.post(
+            "/api/reports/generate", json={"org_id": org["org_id"], "date": day.isoformat()}
+        )
+        assert generated.status_code == 200, generated.text
+        stored = client.get(f"/api/reports/{day}", params={"org_id": org["org_id"]}).json()
+        latest = client.get("/api/reports/latest", params={"org_id": org["org_id"]}).json()
+        live = client.get("/daily-report", params={"org_id": org["org_id"], "date": day.isoformat()})
+        summaries = client.get("/api/reports", params={"org_id": org["org_id"]}).json()
+    report = generated.json()
+    assert report["kpis"] == oracle.report_kpis(expected)
+    assert report["breakdowns"] == oracle.report_breakdowns(expected)
+    assert stored["stale"] is False and {k: stored[k] for k in report} == report
+    assert latest["date_range"] == report["date_range"]
+    assert live.status_code == 200 and live.headers["X-Data-Refreshed-At"] != "never"
+    assert live.json()["kpis"] == report["kpis"] and live.json()["breakdowns"] == report["breakdowns"]
+    assert summaries[0]["report_date"] == day.isoformat()
+    assert summaries[0]["total_calls"] == report["kpis"]["total_calls"]
+
+
+def test_every_live_endpoint_over_a_range(api, org):
+    start, end = past_day(org, 3), past_day(org, 1)
+    expected = oracle_metrics(api, org, start, end)
+    params = {"org_id": org["org_id"], "start_date": start.isoformat(), "end_date": end.isoformat()}
+    kpis, breakdowns = oracle.report_kpis(expected), oracle.report_breakdowns(expected)
+    with api.client() as client:
+        for path, dimension in BREAKDOWN_ENDPOINTS.items():
+            response = client.get(path, params=params)
+            assert response.status_code == 200 and "X-Data-Refreshed-At" in response.headers
+            assert response.json() == breakdowns[dimension], path
+        for path, kpi in KPI_ENDPOINTS.items():
+            assert client.get(path, params=params).json() == kpis[kpi], path
+        totals = client.get("/total-calls-and-total-duration-stats", params=params).json()
+    assert totals == {
+        k: kpis[k]
+        for k in ("total_calls", "classified_calls", "total_duration_hours", "avg_minutes_per_call")
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "phrase"),
+    [
+        ("/daily-report", {"date": "2025-13-01"}, 422, "date"),
+        ("/daily-report", {"date": "2025-02-30"}, 422, "date"),
+        ("/daily-report", {"date": "yesterday"}, 422, "date"),
+        ("/daily-report", {"start_date": "2025-03-10", "end_date": "2025-03-01"}, 400, "before"),
+        ("/daily-report", {"start_date": "2023-01-01", "end_date": "2025-01-01"}, 400, "366"),
+        ("/daily-report", {"date": "2999-01-01"}, 400, "future"),
+        ("/call-stage-stats", {"org_id": "no-such-org"}, 404, "Unknown organization"),
+        ("/call-stage-stats", {"org_id": "bad id!"}, 400, "org_id"),
+        ("/api/reports", {"limit": 0}, 422, "limit"),
+        ("/api/reports", {"limit": 100000}, 422, "limit"),
+        ("/api/reports/2025-02-30", {}, 422, "report_date"),
+        ("/api/jobs/0", {}, 422, "job_id"),
+    ],
+)
+def test_bad_input_says_what_to_fix(api, org, path, params, status, phrase):
+    with api.client() as client:
+        response = client.get(path, params={"org_id": org["org_id"], **params})
+    assert response.status_code == status, response.text
+    assert phrase in response.json()["detail"]
+
+
+def test_no_default_organization_is_a_400(api):
+    with api.client() as client:
+        response = client.get("/daily-report")
+    assert response.status_code == 400 and "default organization" in response.json()["detail"]
+
+
+def test_admin_endpoints_need_the_key(api, org):
+    body = {"org_id": org["org_id"], "date": past_day(org).isoformat()}
+    with api.client() as client:
+        assert client.post("/api/reports/generate", json=body).status_code == 401
+        assert client.get("/debug-config").status_code == 401
+        wrong = client.post("/api/reports/generate", json=body, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 403
+    with api.client(admin=True) as client:
+        config = client.get("/debug-config")
+        assert config.status_code == 200 and config.json()["api_key"] == "***"
+        assert API_KEY not in config.text
+        nodes = client.get("/debug-node-count", params={"org_id": org["org_id"]}).json()
+        assert nodes["output_count"] > 0
+
+
+def test_generate_refuses_today_and_unknown_orgs(api, org):
+    with api.client(admin=True) as client:
+        today = client.post(
+            "/api/reports/generate", json={"org_id": org["org_id"], "date": past_day(org, 0).isoformat()}
+        )
+        unknown = client.post("/api/reports/generate", json={"org_id": "nobody"})
+    assert today.status_code == 400 and "not over yet" in today.json()["detail"]
+    assert unknown.status_code == 404
+
+
+def test_concurrent_generates_store_one_report(api, org):
+    day = past_day(org, 2)
+    responses = []
+
+    def call():
+        with api.client(admin=True) as client:
+            responses.append(
+                client.post("/api/reports/generate", json={"org_id": org["org_id"], "date": day.isoformat()})
+            )
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert len({r.text for r in responses}) == 1
+    with api.client() as client:
+        summaries = client.get("/api/reports", params={"org_id": org["org_id"], "limit": 366}).json()
+    assert [s["report_date"] for s in summaries].count(day.isoformat()) == 1
+
+
+def test_backfill_runs_in_the_background_with_progress(api, org):
+    start, end = past_day(org, 4), past_day(org, 1)
+    with api.client(admin=True) as client:
+        accepted = client.post(
+            "/api/reports/backfill",
+            json={"org_id": org["org_id"], "start_date": start.isoformat(), "end_date": end.isoformat()},
+        )
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["id"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            job = client.get(f"/api/jobs/{job_id}").json()
+            if job["status"] != "running":
+                break
+            time.sleep(0.3)
+        assert job["status"] == "succeeded", job
+        assert sum(job["counts"].values()) == 4 and job["progress"] == 1.0
+        assert any(j["id"] == job_id for j in client.get("/api/jobs").json())
+        bad = client.post(
+            "/api/reports/backfill",
+            json={"org_id": org["org_id"], "start_date": end.isoformat(), "end_date": start.isoformat()},
+        )
+        assert bad.status_code == 400
+
+
+def test_organizations_register_validate_and_update(api):
+    new = {
+        "org_id": "api-new-org",
+        "name": "New Co",
+        "node_persistent_id": "node-new",
+        "timezone": "America/New_York",
+        "excluded_numbers": ["+15555550100"],
+    }
+    with api.client(admin=True) as client:
+        assert client.post("/api/orgs", json=new).status_code == 201
+        assert client.post("/api/orgs", json=new).status_code == 409
+        bad_tz = client.post("/api/orgs", json={**new, "org_id": "api-bad-tz", "timezone": "Mars/Base"})
+        assert bad_tz.status_code == 400 and "timezone" in bad_tz.json()["detail"].lower()
+        bad_number = client.post(
+            "/api/orgs", json={**new, "org_id": "api-bad-num", "excluded_numbers": ["12345"]}
+        )
+        assert bad_number.status_code == 422 and "E.164" in bad_number.json()["detail"]
+        patched = client.patch("/api/orgs/api-new-org", json={"excluded_numbers": ["+15555550101"]})
+        assert patched.status_code == 200 and patched.json()["excluded_numbers"] == ["+15555550101"]
+        assert client.get("/api/orgs/api-new-org").json()["name"] == "New Co"
+        assert client.get("/api/orgs/nobody").status_code == 404
+        assert client.patch("/api/orgs/nobody", json={"name": "x"}).status_code == 404
+
+
+def test_warehouse_unavailable_is_a_503_and_stores_nothing(serve, api, org):
+    down = serve(
+        make_settings(
+            "api",
+            clickhouse_url="http://127.0.0.1:9",  # nothing listens on the discard port
+            scheduler_enabled=False,
+        ),
+        wait_healthy=False,
+    )
+    day = past_day(org, 5)
+    with down.client() as client:
+        health = client.get("/health")
+        live = client.get("/daily-report", params={"org_id": org["org_id"], "date": day.isoformat()})
+        generated = client.post(
+            "/api/reports/generate", json={"org_id": org["org_id"], "date": day.isoformat()}
+        )
+        stored = client.get(f"/api/reports/{day}", params={"org_id": org["org_id"]})
+    assert health.status_code == 503 and health.json()["warehouse"].startswith("unavailable")
+    assert live.status_code == 503 and "warehouse" in live.json()["detail"]
+    assert generated.status_code == 503
+    assert stored.status_code == 404
+    assert "Traceback" not in live.text + generated.text
