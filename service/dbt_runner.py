@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -52,6 +53,21 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for one dbt invocation only (profiles.yml reads them)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _with_project_flags(args: Sequence[str]) -> list[str]:
     args = list(args)
     if "--project-dir" not in args:
@@ -70,8 +86,7 @@ def run_dbt(args: Sequence[str], settings: Settings | None = None, *, sync_orgs:
     settings = settings or get_settings()
     command = args[0] if args else "help"
     dbt_chdb.register()
-    with DBT_LOCK:
-        os.environ.update(dbt_environment(settings))
+    with DBT_LOCK, _environment(dbt_environment(settings)):
         if command not in _OFFLINE_COMMANDS:
             # Open the warehouse first, so a busy embedded warehouse is one clear error line.
             get_client(settings)

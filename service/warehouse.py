@@ -26,7 +26,7 @@ class WarehouseBusy(WarehouseError):
 
 _lock = threading.Lock()
 _owner_lock_file: object | None = None
-_prepared: set[Path] = set()
+_prepared: set[tuple[Path, str, str]] = set()
 
 
 def _claim_embedded(path: Path) -> None:
@@ -108,9 +108,10 @@ def get_client(settings: Settings | None = None) -> Client:
         client = clickhouse_connect.get_client(
             interface="chdb", path=str(path), settings=settings.query_limits()
         )
-        if path not in _prepared:
+        key = (path, settings.clickhouse_database, settings.dbt_schema)
+        if key not in _prepared:
             create_source_tables(client, settings)
-            _prepared.add(path)
+            _prepared.add(key)
     return client
 
 
