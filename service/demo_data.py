@@ -14,6 +14,7 @@ import bisect
 import random
 import uuid
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -90,7 +91,6 @@ P_MIDNIGHT = 0.02  # call placed within seconds of a local midnight
 P_OTHER_NODE = 0.3  # an output of a non-broker node of the same org
 DST_EXTRA_CALLS_MIN = 4
 
-_STATUS_CUM = ((P_FAILED, "failed"), (P_FAILED + P_IN_PROGRESS, "in_progress"))
 
 _CLASS_BY_QUAL: dict[str | None, tuple[tuple[str, float], ...]] = {
     "QUALIFIED": (
@@ -155,7 +155,7 @@ _RUN_COLUMNS = ["id", "timestamp", "status"]
 _SESSION_COLUMNS = ["id", "run_id", "org_id", "user_number", "duration", "created_at"]
 _OUTPUT_COLUMNS = ["id", "run_id", "node_id", "node_persistent_id", "flat_data", "created_at"]
 _NODE_COLUMNS = ["id", "persistent_id", "org_id", "name", "type", "created_at"]
-BATCH_CALLS = 200_000
+BATCH_CALLS = 100_000  # calls per insert batch: large inserts, bounded memory
 
 
 class OrganizationSink(Protocol):
@@ -286,10 +286,10 @@ def _transition_ms(start: int, end: int, tz: ZoneInfo) -> int | None:
     return lo
 
 
-def _recent_dst_days(tz: ZoneInfo, end: date, first: date) -> list[date]:
-    """The last two DST-change days within a year before `first` (none for zones without DST)."""
+def _recent_dst_days(tz: ZoneInfo, end: date) -> list[date]:
+    """The last two DST-change days up to `end`, within a year (none for zones without DST)."""
     found: list[date] = []
-    day = first - timedelta(days=1)
+    day = end
     while len(found) < 2 and day > end - timedelta(days=366):
         start, nxt = local_day_start_ms(day, tz), local_day_start_ms(day + timedelta(days=1), tz)
         if nxt - start != _MS_DAY:
@@ -310,6 +310,9 @@ class _OrgContext:
     node_rows: list[list[Any]]
     callers: list[str]
     excluded: list[str]
+    # Epoch ms of the end of the generated range: late outputs never go past it (other rows by at
+    # most a call's length, a quarter of an hour), so a range ending yesterday has no future rows.
+    horizon: int = 0
 
 
 def _org_context(org: Organization, seed: int) -> _OrgContext:
@@ -341,12 +344,22 @@ class _Buffer:
         return len(self.runs[0])
 
     def session(self, sid: int, run: int, org: str, user: str, duration: float | None, at: int) -> None:
-        for column, value in zip(self.sessions, (sid, run, org, user, duration, at), strict=True):
-            column.append(value)
+        cols = self.sessions
+        cols[0].append(sid)
+        cols[1].append(run)
+        cols[2].append(org)
+        cols[3].append(user)
+        cols[4].append(duration)
+        cols[5].append(at)
 
     def output(self, oid: int, run: int, node: int, persistent: str, flat: str, at: int) -> None:
-        for column, value in zip(self.outputs, (oid, run, node, persistent, flat, at), strict=True):
-            column.append(value)
+        cols = self.outputs
+        cols[0].append(oid)
+        cols[1].append(run)
+        cols[2].append(node)
+        cols[3].append(persistent)
+        cols[4].append(flat)
+        cols[5].append(at)
 
 
 def _keep_new(columns: list[list[Any]], existing: set[int], run_col: int) -> tuple[list[list[Any]], int]:
@@ -378,24 +391,18 @@ def _flush(client: Client, database: str, buf: _Buffer, existing: set[int], summ
 
 
 # --- the outcome JSON --------------------------------------------------------------------------
+# Hot path (a million calls): random() arithmetic instead of randrange/choice, and JSON sections
+# cached by their vocabulary values so each output is a handful of string concatenations.
 
-_K = {
-    name: _j(name) + ":"
-    for name in (
-        "call_classification",
-        "call_stage",
-        "transfer_attempt",
-        "transfer_reason",
-        "transfer_success",
-        "load_status",
-        "reference_number",
-        "carrier_qualification",
-        "carrier_end_state",
-        "carrier_name",
-        "pricing_notes",
-        "agreed_upon_rate",
-    )
-}
+
+def _below(rng: random.Random, n: int) -> int:
+    return int(rng.random() * n)
+
+
+def _choose(rng: random.Random, seq: Sequence[Any]) -> Any:
+    return seq[int(rng.random() * len(seq))]
+
+
 _JV: dict[str, str] = {}
 
 
@@ -410,7 +417,7 @@ def _jv(value: str | None) -> str | None:
 
 
 def _obj(*pairs: tuple[str, str | None]) -> str:
-    return "{" + ",".join([_K[key] + value for key, value in pairs if value is not None]) + "}"
+    return "{" + ",".join([_j(key) + ":" + value for key, value in pairs if value is not None]) + "}"
 
 
 @dataclass
@@ -435,21 +442,21 @@ def _draw_outcome(rng: random.Random) -> _Outcome:
     """A consistent call outcome: classification depends on qualification, stage on transfer."""
     qual = _pick(rng, _QUAL_TABLE)
     cls = _pick(rng, _CLASS_TABLES[qual])
-    out = _Outcome(cls, rng.choice(_STAGES), qualification=qual)
+    out = _Outcome(cls, _choose(rng, _STAGES), qualification=qual)
     if cls == "success":
         out.stage, out.load_status, out.end_state = "PRICING", "ACTIVE", "booking_started"
-        out.pricing_notes, out.rate = "AGREEMENT_REACHED_CARRIER_CONFIRMED", rng.randrange(900, 4200, 25)
+        out.pricing_notes, out.rate = "AGREEMENT_REACHED_CARRIER_CONFIRMED", 900 + 25 * _below(rng, 132)
         if rng.random() < 0.85:
             reason = "AGREEMENT_REACHED" if rng.random() < 0.75 else "CARRIER_ASKED_FOR_TRANSFER"
             _transfer(rng, out, reason, 1.0)
     elif cls == "rate_disagreement":
         out.stage, out.load_status, out.end_state = "PRICING", "ACTIVE", "rate_rejected"
-        out.pricing_notes = rng.choice(("RATE_TOO_HIGH", "NO_AGREEMENT", "COUNTER_OFFER_DECLINED"))
+        out.pricing_notes = _choose(rng, ("RATE_TOO_HIGH", "NO_AGREEMENT", "COUNTER_OFFER_DECLINED"))
         if rng.random() < 0.35:
             _transfer(rng, out, "CARRIER_ASKED_FOR_TRANSFER", 0.55)
     elif cls == "load_not_available":
         out.stage, out.end_state = "LOAD_LOOKUP", "load_unavailable"
-        out.load_status = rng.choice(("COVERED", "COVERED", "CANCELLED", "NOT_FOUND"))
+        out.load_status = _choose(rng, ("COVERED", "COVERED", "CANCELLED", "NOT_FOUND"))
         if rng.random() < 0.1:
             _transfer(rng, out, "CARRIER_ASKED_FOR_TRANSFER", 0.5)
     elif cls == "equipment_mismatch":
@@ -457,7 +464,7 @@ def _draw_outcome(rng: random.Random) -> _Outcome:
     elif cls in ("voicemail", "wrong_number"):
         out.stage = "GREETING"
     elif cls == "callback_requested":
-        out.stage, out.end_state = rng.choice(("PRICING", "LOAD_LOOKUP")), "callback_scheduled"
+        out.stage, out.end_state = _choose(rng, ("PRICING", "LOAD_LOOKUP")), "callback_scheduled"
         out.load_status = "ACTIVE"
     elif cls == "caller_hung_up":
         out.end_state = "hung_up"
@@ -468,75 +475,85 @@ def _draw_outcome(rng: random.Random) -> _Outcome:
     return out
 
 
+_P_CLASS_ANY_MESS = P_CLASS_MISSING + P_CLASS_NULL + P_CLASS_EMPTY + P_CLASS_NUMBER + P_CLASS_ODD
+
+
 def _classification_text(rng: random.Random, cls: str) -> str | None:
     """The JSON text of call_classification, now and then missing, null, empty, a number or odd."""
     r = rng.random()
-    if r >= P_CLASS_MISSING + P_CLASS_NULL + P_CLASS_EMPTY + P_CLASS_NUMBER + P_CLASS_ODD:
+    if r >= _P_CLASS_ANY_MESS:
         return _jv(cls)
-    if r < P_CLASS_MISSING:
-        return None
-    r -= P_CLASS_MISSING
-    if r < P_CLASS_NULL:
-        return "null"
-    r -= P_CLASS_NULL
-    if r < P_CLASS_EMPTY:
-        return '""'
-    return "42" if r - P_CLASS_EMPTY < P_CLASS_NUMBER else _jv(rng.choice(_ODD_CLASSES))
+    for text, p in (
+        (None, P_CLASS_MISSING),
+        ("null", P_CLASS_NULL),
+        ('""', P_CLASS_EMPTY),
+        ("42", P_CLASS_NUMBER),
+    ):
+        if r < p:
+            return text
+        r -= p
+    return _jv(_choose(rng, _ODD_CLASSES))
 
 
 def _success_text(rng: random.Random, ok: bool) -> str:
     if rng.random() >= P_TS_STRING:
         return "true" if ok else "false"
-    return rng.choice(_TS_STRINGS[:4] if ok else _TS_STRINGS[4:7])
+    return _choose(rng, _TS_STRINGS[:4] if ok else _TS_STRINGS[4:7])
+
+
+_SECTIONS: dict[tuple[Any, ...], str] = {}
+
+
+def _section(key: tuple[Any, ...], *pairs: tuple[str, str | None]) -> str:
+    """JSON object text for vocabulary-only values, built once per distinct combination."""
+    text = _SECTIONS.get(key)
+    if text is None:
+        text = _SECTIONS[key] = _obj(*pairs)
+    return text
+
+
+def _transfer_json(rng: random.Random, out: _Outcome) -> str:
+    if out.transfer is None:
+        ts = "false" if rng.random() < 0.7 else None
+        return _section(("t", None, ts), ("transfer_attempt", '"NO"'), ("transfer_success", ts))
+    reason, ok = out.transfer
+    ts = _success_text(rng, ok)
+    return _section(
+        ("t", reason, ts),
+        ("transfer_attempt", '"YES"'),
+        ("transfer_reason", _jv(reason)),
+        ("transfer_success", ts),
+    )
 
 
 def _outcome_json(rng: random.Random, out: _Outcome, carrier: str) -> str:
-    if out.transfer is None:
-        transfer = (
-            ("transfer_attempt", '"NO"'),
-            ("transfer_success", "false" if rng.random() < 0.7 else None),
-        )
-    else:
-        reason, ok = out.transfer
-        transfer = (
-            ("transfer_attempt", '"YES"'),
-            ("transfer_reason", _jv(reason)),
-            ("transfer_success", _success_text(rng, ok)),
-        )
-    has_carrier = out.qualification is not None
-    return (
-        '{"result":{"call":'
-        + _obj(
-            ("call_classification", _classification_text(rng, out.classification)),
-            ("call_stage", _jv(out.stage)),
-        )
-        + ',"transfer":'
-        + _obj(*transfer)
-        + ',"load":'
-        + _obj(
-            ("load_status", _jv(out.load_status)),
-            ("reference_number", f'"{rng.randrange(100000, 999999)}"' if out.load_status else None),
-        )
-        + ',"carrier":'
-        + _obj(
+    cls = _classification_text(rng, out.classification)
+    call = _section(("c", cls, out.stage), ("call_classification", cls), ("call_stage", _jv(out.stage)))
+    load = "{}"
+    if out.load_status is not None:
+        load = f'{{"load_status":{_jv(out.load_status)},"reference_number":"{100000 + _below(rng, 900000)}"}}'
+    carrier_obj = "{}"
+    if out.qualification is not None:
+        head = _section(
+            ("q", out.qualification, out.end_state),
             ("carrier_qualification", _jv(out.qualification)),
             ("carrier_end_state", _jv(out.end_state)),
-            ("carrier_name", carrier if has_carrier else None),
         )
-        + ',"pricing":'
-        + _obj(
-            ("pricing_notes", _jv(out.pricing_notes)),
-            ("agreed_upon_rate", str(out.rate) if out.rate is not None else None),
-        )
-        + "}}"
+        carrier_obj = f'{head[:-1]},"carrier_name":{carrier}}}'
+    pricing = _section(("p", out.pricing_notes), ("pricing_notes", _jv(out.pricing_notes)))
+    if out.rate is not None:
+        pricing = f'{pricing[:-1]}{"," if out.pricing_notes else ""}"agreed_upon_rate":{out.rate}}}'
+    return (
+        f'{{"result":{{"call":{call},"transfer":{_transfer_json(rng, out)},'
+        f'"load":{load},"carrier":{carrier_obj},"pricing":{pricing}}}}}'
     )
 
 
 def _malformed(rng: random.Random, valid: str) -> str:
     # A proper prefix of a JSON object is never valid JSON, for Python and for ClickHouse alike.
     if rng.random() < 0.6:
-        return valid[: rng.randrange(1, len(valid) - 1)]
-    return rng.choice(_NOT_JSON)
+        return valid[: 1 + _below(rng, len(valid) - 2)]
+    return _choose(rng, _NOT_JSON)
 
 
 _PARTIAL = '{"result":{"call":{"call_stage":%s}}}'
@@ -558,15 +575,14 @@ class _DayWriter:
         rng, buf = self.rng, self.buf
         run = _uuid_int(rng)
         r = rng.random()
-        status = next((s for p, s in _STATUS_CUM if r < p), "completed")
+        status = "failed" if r < P_FAILED else "in_progress" if r < P_FAILED + P_IN_PROGRESS else "completed"
         buf.runs[0].append(run)
         buf.runs[1].append(ts)
         buf.runs[2].append(status)
         out = _draw_outcome(rng)
         low, high = _DURATION[out.classification]
-        duration = round(rng.uniform(low, high) + (rng.uniform(30, 120) if out.transfer else 0), 1)
-        if status == "in_progress" or rng.random() < P_NULL_DURATION:
-            duration = None
+        seconds = low + rng.random() * (high - low) + (30 + rng.random() * 90 if out.transfer else 0)
+        duration = None if status == "in_progress" or rng.random() < P_NULL_DURATION else round(seconds, 1)
         if rng.random() >= P_NO_SESSION:
             self._sessions(run, ts, duration)
         self._outputs(run, ts, duration, out)
@@ -576,12 +592,12 @@ class _DayWriter:
         if r < P_WITHHELD:
             return ""
         if r < P_WITHHELD + P_EXCLUDED:
-            return self.rng.choice(self.ctx.excluded)
-        return self.rng.choice(self.ctx.callers)
+            return _choose(self.rng, self.ctx.excluded)
+        return _choose(self.rng, self.ctx.callers)
 
     def _sessions(self, run: int, ts: int, duration: float | None) -> None:
         rng, buf = self.rng, self.buf
-        user, created = self._caller(), ts + rng.randrange(200, 3000)
+        user, created = self._caller(), ts + 200 + _below(rng, 2800)
         r = rng.random()
         if r < P_TIE:  # same created_at: the higher id carries the real values
             loser, winner = _ordered_pair(rng)
@@ -589,7 +605,7 @@ class _DayWriter:
             buf.session(winner, run, self.org_id, user, duration, created)
         elif r < P_TIE + P_SECOND_SESSION:  # an early in-progress session, then the final one
             buf.session(_uuid_int(rng), run, self.org_id, "", None, created)
-            end = created + int((duration or 60) * 1000) + rng.randrange(500, 5000)
+            end = created + int((duration or 60) * 1000) + 500 + _below(rng, 4500)
             buf.session(_uuid_int(rng), run, self.org_id, user, duration, end)
         else:
             sid = _uuid_int(rng)
@@ -600,16 +616,19 @@ class _DayWriter:
     def _outputs(self, run: int, ts: int, duration: float | None, out: _Outcome) -> None:
         rng = self.rng
         if rng.random() < P_OTHER_NODE:
-            node, persistent, template = rng.choice(self.ctx.other_nodes)
-            flat = template % rng.randrange(10**6) if "%" in template else template
-            self.buf.output(_uuid_int(rng), run, node, persistent, flat, ts + rng.randrange(1000, 900_000))
+            node, persistent, template = _choose(rng, self.ctx.other_nodes)
+            flat = template % _below(rng, 10**6) if "%" in template else template
+            self.buf.output(_uuid_int(rng), run, node, persistent, flat, ts + 1000 + _below(rng, 900_000))
         if rng.random() < P_NO_OUTPUT:
             return
-        at = ts + int((duration or 60) * 1000) + rng.randrange(1000, 15_000)
+        at = ts + int((duration or 60) * 1000) + 1000 + _below(rng, 14_000)
         if rng.random() < P_LATE:
-            at = ts + rng.randrange(_MS_HOUR, 40 * _MS_HOUR)
+            late = ts + _MS_HOUR + _below(rng, 39 * _MS_HOUR)
+            # Never after the end of the range (today, for a range ending yesterday): an output from
+            # the future would sit above every created_at watermark and hide real late arrivals.
+            at = late if late < self.ctx.horizon else at
         node = self.ctx.broker_node_ids[rng.random() < 0.7]
-        flat = _outcome_json(rng, out, rng.choice(_CARRIER_JSON))
+        flat = _outcome_json(rng, out, _choose(rng, _CARRIER_JSON))
         r = rng.random()
         if r < P_MULTI_OUTPUT:
             self._earlier_outputs(run, ts, node, at)
@@ -627,12 +646,12 @@ class _DayWriter:
     def _earlier_outputs(self, run: int, ts: int, node: int, latest: int) -> None:
         """One or two earlier outputs (partial progress, a valid but superseded outcome)."""
         rng = self.rng
-        for _ in range(rng.randint(1, 2)):
-            at = ts + rng.randrange(0, max(1, latest - ts - 1))
+        for _ in range(1 + _below(rng, 2)):
+            at = ts + _below(rng, max(1, latest - ts - 1))
             if rng.random() < 0.5:
-                flat = _PARTIAL % _jv(rng.choice(_STAGES))
+                flat = _PARTIAL % _jv(_choose(rng, _STAGES))
             else:
-                flat = _outcome_json(rng, _draw_outcome(rng), rng.choice(_CARRIER_JSON))
+                flat = _outcome_json(rng, _draw_outcome(rng), _choose(rng, _CARRIER_JSON))
             self.buf.output(_uuid_int(rng), run, node, self.npid, flat, at)
 
 
@@ -671,15 +690,16 @@ def _near_midnight(rng: random.Random, start: int, end: int) -> int:
 def _generate_day(
     ctx: _OrgContext, day: date, seed: int, calls_per_day: int, buf: _Buffer, extra: bool
 ) -> None:
-    rng = random.Random(f"demo-day:{seed}:{ctx.org.org_id}:{day.isoformat()}")
+    # Extra DST-day calls have their own stream: they never change the calls of a regular day.
+    rng = random.Random(f"demo-{'dst' if extra else 'day'}:{seed}:{ctx.org.org_id}:{day.isoformat()}")
     start = local_day_start_ms(day, ctx.tz)
     end = local_day_start_ms(day + timedelta(days=1), ctx.tz)
     n = round(calls_per_day * rng.uniform(0.8, 1.2))
-    if extra:  # a day outside the range, only there for its DST change
-        n = max(DST_EXTRA_CALLS_MIN, calls_per_day // 25)
+    if extra:
+        n = max(DST_EXTRA_CALLS_MIN, calls_per_day // 25) if calls_per_day else 0
     times = _call_times(rng, start, end, n, ctx.tz)
     transition = _transition_ms(start, end, ctx.tz)
-    if transition is not None:  # a few calls right around the DST change itself
+    if transition is not None and n:  # a few calls right around the DST change itself
         for _ in range(max(2, n // 20)):
             times.append(min(end - 1, max(start, transition + rng.randrange(-1_800_000, 1_800_000))))
     writer = _DayWriter(rng, ctx, buf)
@@ -690,17 +710,18 @@ def _generate_day(
 @dataclass
 class _Plan:
     ctx: _OrgContext
-    days: list[tuple[date, bool]]  # (local date, only there for a DST change)
+    days: list[tuple[date, bool]]  # (local date, extra calls for its DST change)
     windows: list[tuple[int, int]]
 
 
 def _plan(org: Organization, seed: int, days: int, end_date: date | None, dst_days: bool) -> _Plan:
     ctx = _org_context(org, seed)
     end = end_date or datetime.now(ctx.tz).date() - timedelta(days=1)
+    ctx.horizon = local_day_start_ms(end + timedelta(days=1), ctx.tz)
     first = end - timedelta(days=days - 1)
     plan_days = [(first + timedelta(days=i), False) for i in range(days)]
-    if dst_days:
-        plan_days = [(d, True) for d in reversed(_recent_dst_days(ctx.tz, end, first))] + plan_days
+    if dst_days:  # they depend on `end` only, so a longer range re-generates the same ones
+        plan_days += [(d, True) for d in _recent_dst_days(ctx.tz, end)]
     windows = [
         (local_day_start_ms(d, ctx.tz), local_day_start_ms(d + timedelta(days=1), ctx.tz))
         for d, _ in plan_days
@@ -741,6 +762,33 @@ def _insert_nodes(client: Client, database: str, plans: list[_Plan]) -> int:
     return len(rows)
 
 
+def _write_calls(
+    client: Client,
+    database: str,
+    plans: list[_Plan],
+    seed: int,
+    calls_per_day: int,
+    existing: set[int],
+    summary: DemoSummary,
+) -> None:
+    # One writer thread: the engine's share of an insert overlaps the generation of the next batch;
+    # at most one batch waits, which bounds memory. The client is only used by one thread at a time.
+    buf = _Buffer()
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        inflight: Future[None] | None = None
+        for plan in plans:
+            for day, extra in plan.days:
+                _generate_day(plan.ctx, day, seed, calls_per_day, buf, extra)
+                if len(buf) >= BATCH_CALLS:
+                    if inflight is not None:
+                        inflight.result()
+                    inflight = writer.submit(_flush, client, database, buf, existing, summary)
+                    buf = _Buffer()
+        if inflight is not None:
+            inflight.result()
+    _flush(client, database, buf, existing, summary)
+
+
 def _sql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -760,26 +808,20 @@ def generate_demo_data(
     """Generate demo calls into the source tables of `database` and register the orgs in `store`.
 
     `days` local days per organization end at `end_date` (default: yesterday in each org's zone).
-    With `dst_days`, the two most recent DST-change days before the range get a handful of calls
-    too, so DST handling is exercised whatever the range. Calls whose run id is already present
-    are skipped, so re-running with the same arguments adds nothing.
+    With `dst_days`, the two most recent DST-change days up to `end_date` (within a year) get a
+    handful of extra calls, inside or outside the range, so DST handling is exercised whatever the
+    range. Calls whose run id is already present are skipped, so re-running with the same
+    arguments adds nothing.
     """
     if not DATABASE_NAME_RE.match(database):
         raise ValueError(f"{database!r} is not a valid ClickHouse database name")
     organizations = demo_organizations(orgs, seed)
-    for org in organizations:
-        if store is not None:
+    if store is not None:
+        for org in organizations:
             store.upsert_organization(org)
     plans = [_plan(org, seed, days, end_date, dst_days) for org in organizations]
     summary = DemoSummary(organizations=len(organizations))
     summary.nodes = _insert_nodes(client, database, plans) if plans else 0
     existing = _existing_runs(client, database, [w for p in plans for w in p.windows])
-    buf = _Buffer()
-    for plan in plans:
-        for day, extra in plan.days:
-            _generate_day(plan.ctx, day, seed, calls_per_day, buf, extra)
-            if len(buf) >= BATCH_CALLS:
-                _flush(client, database, buf, existing, summary)
-                buf = _Buffer()
-    _flush(client, database, buf, existing, summary)
+    _write_calls(client, database, plans, seed, calls_per_day, existing, summary)
     return summary
