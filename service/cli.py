@@ -55,13 +55,29 @@ def operator_errors() -> Iterator[None]:
     from reports_store import StoreError
     from service.calendar import UnknownTimezone
     from service.jobs import JobError, RefreshFailed
+    from service.remote import RemoteError
     from service.reports import ReportSpecError
     from service.warehouse import WarehouseError
 
     try:
         yield
-    except (JobError, RefreshFailed, StoreError, WarehouseError, ReportSpecError, UnknownTimezone) as exc:
+    except (
+        JobError,
+        RefreshFailed,
+        StoreError,
+        WarehouseError,
+        ReportSpecError,
+        UnknownTimezone,
+        RemoteError,
+    ) as exc:
         raise fail(str(exc).splitlines()[0]) from None
+
+
+def remote():
+    """The running service that owns the embedded warehouse, if any (CLI work is sent there)."""
+    from service.remote import running_service
+
+    return running_service(get_settings())
 
 
 def open_jobs():
@@ -76,20 +92,21 @@ def echo_json(value: object) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
-def summarize(outcome) -> str:
-    counts = outcome.job.counts
-    return (
-        f"job {outcome.job.id} {outcome.job.status}: {counts.get('generated', 0)} generated, "
+def finish(outcome) -> None:
+    finish_job(outcome.job.model_dump(mode="json"))
+
+
+def finish_job(job: dict) -> None:
+    """Print a job run's result (in-process or from the running service) and exit 1 if it failed."""
+    counts = job.get("counts", {})
+    typer.echo(
+        f"job {job['id']} {job['status']}: {counts.get('generated', 0)} generated, "
         f"{counts.get('skipped', 0)} skipped, {counts.get('failed', 0)} failed"
     )
-
-
-def finish(outcome) -> None:
-    typer.echo(summarize(outcome))
-    for key, error in list(outcome.failed.items())[:20]:
+    for key, error in list((job.get("details") or {}).get("failed", {}).items())[:20]:
         typer.echo(f"  failed {key}: {error}", err=True)
-    if outcome.job.status == "failed":
-        raise fail(outcome.job.error or "job failed")
+    if job["status"] == "failed":
+        raise fail(job.get("error") or "job failed")
 
 
 # -- dbt and demo data --------------------------------------------------------------------------
@@ -103,6 +120,16 @@ def dbt(ctx: typer.Context) -> None:
     from service.dbt_runner import run_dbt
 
     with operator_errors():
+        service = remote()
+        if service is not None:
+            typer.echo(f"sending to the running service at {service.url}", err=True)
+            result = service.request("POST", "/api/admin/dbt", json={"args": ctx.args})
+            for failure in result["failures"]:
+                typer.echo(failure, err=True)
+            if not result["success"]:
+                raise fail(result.get("error") or f"dbt {result['command']} failed")
+            typer.echo(f"dbt {result['command']}: success")
+            return
         outcome = run_dbt(ctx.args)
     if not outcome.success:
         raise typer.Exit(1)
@@ -125,6 +152,11 @@ def demo_data(
 
     last_day = parse_date(end_date, "--end-date")
     settings = get_settings()
+    service = remote()
+    if service is not None:
+        raise fail(
+            f"the service at {service.url} owns the warehouse: stop it, load the demo data, start it again"
+        )
     with operator_errors():
         client = get_client(settings)
         with open_store(settings.reports_store_url) as store:
@@ -155,6 +187,11 @@ def run_daily(
     """Store yesterday's report (in each organization's own timezone) for every active organization."""
     report_day = parse_date(day, "--date")
     with operator_errors():
+        service = remote()
+        if service is not None:
+            body = {"date": report_day.isoformat() if report_day else None, "org_id": org, "force": force}
+            finish_job(service.request("POST", "/api/admin/run-daily", json=body))
+            return
         outcome = open_jobs().run_daily(report_day, org, force=force)
     finish(outcome)
 
@@ -181,6 +218,12 @@ def backfill(
         raise fail("give --start and --end, or --last-days N")
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
     with operator_errors():
+        service = remote()
+        if service is not None:
+            if last_days is not None:
+                raise fail("with a running service give --start and --end")
+            finish_job(_remote_backfill(service, first, last, org, force))
+            return
         jobs = open_jobs()
         if last_days is not None:
             orgs = [jobs.organization(org)] if org else jobs.store.list_organizations(active_only=True)
@@ -199,6 +242,24 @@ def backfill(
     finish(outcome)
 
 
+def _remote_backfill(service, first: date, last: date, org: str | None, force: bool) -> dict:
+    """Start the backfill in the running service and follow its progress."""
+    import time
+
+    from tqdm import tqdm
+
+    body = {"start_date": first.isoformat(), "end_date": last.isoformat(), "org_id": org, "force": force}
+    job = service.request("POST", "/api/reports/backfill", json=body)
+    typer.echo(f"job {job['id']} started in the running service at {service.url}", err=True)
+    with tqdm(total=100, unit="%", desc="backfill", file=sys.stderr, disable=None) as bar:
+        while job["status"] == "running":
+            time.sleep(0.5)
+            job = service.request("GET", f"/api/jobs/{job['id']}")
+            bar.n = round(100 * job["progress"])
+            bar.refresh()
+    return job
+
+
 @app.command()
 def generate(
     org: OrgOption = None,
@@ -208,6 +269,11 @@ def generate(
     """Refresh one organization-day, build its report and store it (JSON on stdout)."""
     report_day = parse_date(day, "--date")
     with operator_errors():
+        service = remote()
+        if service is not None:
+            body = {"org_id": org, "date": report_day.isoformat() if report_day else None, "force": force}
+            echo_json(service.request("POST", "/api/reports/generate", json=body))
+            return
         result = open_jobs().generate(org, report_day, force=force)
     typer.echo(f"{result.status}", err=True)
     echo_json(result.report)
@@ -236,6 +302,10 @@ def _parse_numbers(value: str | None) -> list[str] | None:
 def orgs_list() -> None:
     """All organizations as JSON."""
     with operator_errors():
+        service = remote()
+        if service is not None:
+            echo_json(service.request("GET", "/api/orgs"))
+            return
         orgs = open_jobs().store.list_organizations()
     echo_json([org.model_dump(mode="json") for org in orgs])
 
@@ -257,6 +327,17 @@ def orgs_add(
     numbers = _parse_numbers(excluded_numbers) or []
     with operator_errors():
         zone(timezone)
+        service = remote()
+        if service is not None:
+            body = {
+                "org_id": org_id,
+                "name": name,
+                "node_persistent_id": node,
+                "timezone": timezone,
+                "excluded_numbers": numbers,
+            }
+            echo_json(service.request("POST", "/api/orgs", json=body))
+            return
         jobs = open_jobs()
         if jobs.store.get_organization(org_id):
             raise fail(f"organization {org_id!r} exists: use `orgs update`")
@@ -288,8 +369,6 @@ def orgs_update(
     with operator_errors():
         if timezone is not None:
             zone(timezone)
-        jobs = open_jobs()
-        org = jobs.organization(org_id)
         changes = {
             "name": name,
             "node_persistent_id": node,
@@ -297,6 +376,13 @@ def orgs_update(
             "excluded_numbers": numbers,
             "is_active": active,
         }
+        service = remote()
+        if service is not None:
+            body = {k: v for k, v in changes.items() if v is not None}
+            echo_json(service.request("PATCH", f"/api/orgs/{org_id}", json=body))
+            return
+        jobs = open_jobs()
+        org = jobs.organization(org_id)
         org = jobs.save_organization(
             org.model_copy(update={k: v for k, v in changes.items() if v is not None})
         )
@@ -307,9 +393,13 @@ def orgs_update(
 def orgs_deactivate(org_id: Annotated[str, typer.Argument(help="Organization id.")]) -> None:
     """Stop scheduling an organization's reports (its data and reports stay)."""
     with operator_errors():
-        jobs = open_jobs()
-        jobs.organization(org_id)
-        jobs.store.deactivate_organization(org_id)
+        service = remote()
+        if service is not None:
+            service.request("PATCH", f"/api/orgs/{org_id}", json={"is_active": False})
+        else:
+            jobs = open_jobs()
+            jobs.organization(org_id)
+            jobs.store.deactivate_organization(org_id)
     typer.echo(f"{org_id} deactivated")
 
 
@@ -324,6 +414,11 @@ def reports_list(
 ) -> None:
     """Stored reports with their headline KPIs, newest first (JSON)."""
     with operator_errors():
+        service = remote()
+        if service is not None:
+            params = {"limit": limit, "offset": offset} | ({"org_id": org} if org else {})
+            echo_json(service.request("GET", "/api/reports", params=params))
+            return
         jobs = open_jobs()
         summaries = jobs.store.list_report_summaries(jobs.organization(org).org_id, limit, offset)
     echo_json(summaries)
@@ -336,6 +431,11 @@ def reports_show(
 ) -> None:
     """One stored report as JSON, with its `stale` flag."""
     with operator_errors():
+        service = remote()
+        if service is not None:
+            path = "/api/reports/latest" if day == "latest" else f"/api/reports/{parse_date(day, 'date')}"
+            echo_json(service.request("GET", path, params={"org_id": org} if org else {}))
+            return
         jobs = open_jobs()
         org_id = jobs.organization(org).org_id
         if day == "latest":
@@ -361,6 +461,9 @@ def scheduler_command() -> None:
     settings = get_settings()
     if not settings.scheduler_enabled:
         raise fail("the scheduler is disabled (SCHEDULER_ENABLED=false)")
+    service = remote()
+    if service is not None:
+        raise fail(f"the service at {service.url} already runs the scheduler")
     with operator_errors():
         scheduler = Scheduler(open_jobs())
     stop = threading.Event()

@@ -77,8 +77,17 @@ def _with_project_flags(args: Sequence[str]) -> list[str]:
     return args
 
 
-def run_dbt(args: Sequence[str], settings: Settings | None = None, *, sync_orgs: bool = True) -> DbtOutcome:
-    """Invoke dbt with `args` (as on the dbt command line) and summarize the outcome."""
+def run_dbt(
+    args: Sequence[str],
+    settings: Settings | None = None,
+    *,
+    sync_orgs: bool = True,
+    calendar_since: date | None = None,
+) -> DbtOutcome:
+    """Invoke dbt with `args` (as on the dbt command line) and summarize the outcome.
+
+    `calendar_since`: the organizations' calendars must reach back to this local date.
+    """
     from dbt.cli.main import dbtRunner
 
     from service import dbt_chdb
@@ -93,7 +102,7 @@ def run_dbt(args: Sequence[str], settings: Settings | None = None, *, sync_orgs:
         if sync_orgs and command in _COMMANDS_NEEDING_ORGS:
             from service.org_sync import sync_organizations
 
-            sync_organizations(settings)
+            sync_organizations(settings, since=calendar_since)
         result = dbtRunner().invoke(_with_project_flags(args))
     failures = []
     if result.result is not None and hasattr(result.result, "results"):
@@ -132,4 +141,4 @@ def refresh_marts(
     args = ["run", "--vars", json.dumps(refresh_vars(start, end, org_ids))]
     if full_refresh:
         args.append("--full-refresh")
-    return run_dbt(args, settings)
+    return run_dbt(args, settings, calendar_since=start)

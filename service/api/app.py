@@ -9,7 +9,6 @@ import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,16 +23,12 @@ from service.calendar import UnknownTimezone
 from service.config import Settings, get_settings
 from service.jobs import JobError, Jobs, RefreshFailed, seed_default_organization
 from service.live import LiveReports
+from service.remote import service_file
 from service.reports import ReportSpecError
 from service.scheduler import Scheduler
 from service.warehouse import WarehouseError
 
 log = logging.getLogger("service.api")
-
-
-def service_file(settings: Settings) -> Path:
-    """Where `serve` records its pid and URL, so CLI commands can send their work to it."""
-    return settings.chdb_dir / "service.json"
 
 
 def _prepare(state: ServiceState) -> None:

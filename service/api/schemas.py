@@ -116,6 +116,17 @@ class GenerateRequest(BaseModel):
         return value if value is None else _identifier(value, "org_id")
 
 
+class DailyRunRequest(BaseModel):
+    org_id: str | None = Field(default=None, description="Default: every active organization.")
+    date: LocalDate | None = Field(default=None, description="Default: yesterday in each org's zone.")
+    force: bool = False
+
+    @field_validator("org_id")
+    @classmethod
+    def _org(cls, value: str | None) -> str | None:
+        return value if value is None else _identifier(value, "org_id")
+
+
 class BackfillRequest(BaseModel):
     org_id: str | None = Field(default=None, description="Default: every active organization.")
     start_date: LocalDate

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import Admin, OrgDep, State
-from service.api.schemas import DbtRequest, DbtResult
+from service.api.schemas import DailyRunRequest, DbtRequest, DbtResult, Job
 from service.dbt_runner import run_dbt
 from service.warehouse import get_client
 
@@ -87,3 +87,12 @@ async def admin_dbt(state: State, request: DbtRequest) -> dict[str, Any]:
     if outcome.success and request.args[0] in {"run", "build"}:
         state.live.invalidate()
     return outcome.__dict__
+
+
+@router.post(
+    "/api/admin/run-daily", response_model=Job, dependencies=[Admin], summary="Run the daily job now"
+)
+async def admin_run_daily(state: State, request: DailyRunRequest) -> dict[str, Any]:
+    """Each active organization's yesterday (or `date`), as `python -m service run-daily` does."""
+    outcome = await run_in_threadpool(state.jobs.run_daily, request.date, request.org_id, force=request.force)
+    return outcome.job.model_dump() | {"details": outcome.job.details}

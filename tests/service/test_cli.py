@@ -1,0 +1,104 @@
+"""The operator CLI as an operator runs it: separate processes, one readable line on failure,
+and, while a service owns the embedded warehouse, work sent to that service."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.config import PROJECT_ROOT
+from tests.service.api.conftest import free_port
+
+
+def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "API_KEY", "ORG_ID"))}
+    env.update(
+        CHDB_PATH=str(tmp / "warehouse"),
+        REPORTS_STORE_URL=f"sqlite:///{tmp / 'reports.db'}",
+        SCHEDULER_ENABLED="false",
+        PYTHONPATH=str(PROJECT_ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (["generate", "--org", "nobody", "--date", "2025-01-01"], "Unknown organization"),
+        (["generate", "--org", "x", "--date", "2025-02-30"], "not a valid date"),
+        (["backfill", "--start", "2025-03-10", "--end", "2025-03-01", "--org", "x"], "before start"),
+        (
+            ["orgs", "add", "acme", "--name", "Acme", "--node", "n1", "--timezone", "Mars/Base"],
+            "Unknown timezone",
+        ),
+        (["orgs", "add", "acme", "--name", "Acme", "--node", "n1", "--excluded-numbers", "555"], "E.164"),
+        (["orgs", "add", "bad id", "--name", "Acme", "--node", "n1"], "org id"),
+        (["reports", "show", "2025-01-01", "--org", "nobody"], "Unknown organization"),
+    ],
+)
+def test_bad_input_is_one_line_nonzero_and_writes_nothing(workdir, args, phrase):
+    env = cli_env(workdir)
+    result = run_cli(env, *args)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert phrase in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    listed = run_cli(env, "orgs", "list")
+    assert listed.returncode == 0 and listed.stdout.strip() == "[]"
+
+
+def test_while_a_service_runs_cli_work_is_sent_to_it(tmp_path):
+    port = free_port()
+    env = cli_env(tmp_path, API_KEY="cli-key")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        added = run_cli(
+            env, "orgs", "add", "fwd-org", "--name", "Forwarded", "--node", "n-1", "--timezone", "UTC"
+        )
+        assert added.returncode == 0, added.stderr
+        daily = run_cli(env, "run-daily", "--org", "fwd-org", "--date", "2025-06-01")
+        assert daily.returncode == 0, daily.stderr
+        assert "1 generated" in daily.stdout
+        shown = run_cli(env, "reports", "show", "2025-06-01", "--org", "fwd-org")
+        assert shown.returncode == 0 and '"total_calls": 0' in shown.stdout
+        dbt = run_cli(env, "dbt", "run", "--select", "stg_platform__runs")
+        assert dbt.returncode == 0 and "running service" in dbt.stderr
+        refused = run_cli({**env, "API_KEY": "wrong"}, "run-daily", "--org", "fwd-org")
+        assert refused.returncode == 1 and "admin key" in refused.stderr
+        demo = run_cli(env, "demo-data", "--orgs", "1", "--days", "1")
+        assert demo.returncode == 1 and "stop it" in demo.stderr
+    finally:
+        server.terminate()
+        server.wait(60)
+    assert not (tmp_path / "warehouse" / "service.json").exists()
