@@ -117,7 +117,7 @@ def finish_job(job: dict) -> None:
 )
 def dbt(ctx: typer.Context) -> None:
     """Run any dbt command (build, test, docs generate, ls, parse ...) on the configured warehouse."""
-    from service.dbt_runner import run_dbt
+    from service.dbt_runner import MODEL_COMMANDS, run_dbt
 
     with operator_errors():
         service = remote()
@@ -131,6 +131,8 @@ def dbt(ctx: typer.Context) -> None:
             typer.echo(f"dbt {result['command']}: success")
             return
         outcome = run_dbt(ctx.args)
+        if outcome.success and ctx.args and ctx.args[0] in MODEL_COMMANDS:
+            open_jobs().after_refresh()  # stored reports of rebuilt days may now read as stale
     if not outcome.success:
         raise typer.Exit(1)
 

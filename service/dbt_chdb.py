@@ -14,7 +14,7 @@ import clickhouse_connect
 from dbt.adapters.clickhouse import connections, dbclient
 from dbt.adapters.clickhouse.httpclient import ChHttpClient
 
-from service.warehouse import _claim_embedded  # noqa: PLC2701 - same ownership rule as the service
+from service.warehouse import claim_embedded
 
 
 class ChdbClient(ChHttpClient):
@@ -22,7 +22,7 @@ class ChdbClient(ChHttpClient):
 
     def _create_client(self, credentials):
         path = Path(credentials.host).resolve()
-        _claim_embedded(path)
+        claim_embedded(path)
         return clickhouse_connect.get_client(interface="chdb", path=str(path), settings=self._conn_settings)
 
     def close(self):

@@ -18,6 +18,8 @@ DBT_LOCK = threading.RLock()
 
 # Commands that read or write models and therefore need the current organizations copy.
 _COMMANDS_NEEDING_ORGS = {"build", "run", "test", "seed", "snapshot", "show", "compile", "retry"}
+# Commands that (re)build models: afterwards the service records the rebuilt days' versions.
+MODEL_COMMANDS = {"run", "build"}
 # Commands that never open the warehouse.
 _OFFLINE_COMMANDS = {"parse", "ls", "list", "clean", "deps", "init", "help", "--help", "-h", "--version"}
 

@@ -18,7 +18,7 @@ from reports_store import JobRun, MartVersion, Organization, ReportStore, Stored
 from service.calendar import date_range, today_in, zone
 from service.config import Settings, get_settings
 from service.dbt_runner import DBT_LOCK, DbtOutcome, refresh_marts
-from service.reports import ReportSpec, build_report, load_report_spec, read_mart_days
+from service.reports import REPORT_TABLES, ReportSpec, build_report, load_report_spec, read_mart_days
 from service.warehouse import get_client
 
 MAX_RANGE_DAYS = 366
@@ -112,12 +112,18 @@ class Jobs:
             if not outcome.success:
                 detail = outcome.error or "; ".join(outcome.failures) or "see the dbt log"
                 raise RefreshFailed(f"dbt refresh failed: {detail.splitlines()[0]}")
-            self._record_window_versions(load_report_spec())
-        for listener in self.refresh_listeners:
-            listener()
+            self.after_refresh()
         return outcome
 
+    def after_refresh(self) -> None:
+        """Record the rebuilt days' mart versions (stale detection) and notify listeners."""
+        self._record_window_versions(load_report_spec())
+        for listener in self.refresh_listeners:
+            listener()
+
     def _record_window_versions(self, spec: ReportSpec) -> None:
+        if not self._marts_exist():
+            return
         client = get_client(self.settings)
         rows = client.query(
             f"SELECT org_id, min(report_date), max(report_date) FROM {self.settings.dbt_schema}.int_refresh_window "
@@ -203,7 +209,7 @@ class Jobs:
             outcome.job.id,
             status=status,
             finished_at=datetime.now(UTC),
-            progress=1.0 if status != "failed" or not error else outcome.job.progress,
+            progress=outcome.job.progress if error else 1.0,
             counts=_counts(outcome),
             error=error or (next(iter(outcome.failed.values())) if outcome.failed else None),
             details={
@@ -361,13 +367,13 @@ class Jobs:
         return saved
 
     def _marts_exist(self) -> bool:
+        """Whether the marts and the refresh window have been built in this warehouse."""
         client = get_client(self.settings)
-        return bool(
-            client.query(
-                "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'agg_daily_org_metrics'",
-                parameters={"db": self.settings.dbt_schema},
-            ).first_row[0]
-        )
+        found = client.query(
+            "SELECT count() FROM system.tables WHERE database = {db:String} AND name IN {names:Array(String)}",
+            parameters={"db": self.settings.dbt_schema, "names": [*REPORT_TABLES, "int_refresh_window"]},
+        ).first_row[0]
+        return found == len(REPORT_TABLES) + 1
 
     def stored_report(self, org_id: str | None, day: date) -> dict[str, Any] | None:
         """A stored report with its `stale` flag, read from the store only."""

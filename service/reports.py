@@ -24,6 +24,7 @@ from service.config import DBT_PROJECT_DIR, Settings
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 METRICS_MODEL = "agg_daily_org_metrics"
 BREAKDOWNS_MODEL = "agg_daily_org_breakdowns"
+REPORT_TABLES = (METRICS_MODEL, BREAKDOWNS_MODEL)
 # Models whose compiled SQL defines the numbers (the refresh window model only selects days).
 DEFINING_MODELS_PREFIXES = ("stg_", "int_calls", "fct_", "agg_")
 

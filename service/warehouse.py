@@ -29,7 +29,7 @@ _owner_lock_file: object | None = None
 _prepared: set[tuple[Path, str, str]] = set()
 
 
-def _claim_embedded(path: Path) -> None:
+def claim_embedded(path: Path) -> None:
     """Take the process-wide ownership lock of an embedded warehouse directory.
 
     chDB allows one process per data directory and fails with an obscure engine error otherwise,
@@ -104,7 +104,7 @@ def get_client(settings: Settings | None = None) -> Client:
             raise WarehouseError(f"Cannot reach ClickHouse at {host}:{port}: {type(exc).__name__}") from exc
     path = settings.chdb_dir
     with _lock:
-        _claim_embedded(path)
+        claim_embedded(path)
         client = clickhouse_connect.get_client(
             interface="chdb", path=str(path), settings=settings.query_limits()
         )

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from reports_store import StoreError, UnknownOrganization
 from service.api.deps import ServiceState
-from service.api.routers import live, orgs, reports, system
+from service.api.routers import dashboard, live, orgs, reports, system
 from service.calendar import UnknownTimezone
 from service.config import Settings, get_settings
 from service.jobs import JobError, Jobs, RefreshFailed, seed_default_organization
@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
         )
     for router in (live.router, reports.router, orgs.router, system.router):
         app.include_router(router)
+    app.include_router(dashboard.router)
     install_error_handlers(app)
     return app
 

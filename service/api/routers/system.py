@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import Admin, OrgDep, State
 from service.api.schemas import DailyRunRequest, DbtRequest, DbtResult, Job
-from service.dbt_runner import run_dbt
+from service.dbt_runner import DBT_LOCK, MODEL_COMMANDS, DbtOutcome, run_dbt
 from service.warehouse import get_client
 
 router = APIRouter(tags=["system"])
@@ -83,10 +83,15 @@ def debug_node_count(state: State, org: OrgDep) -> dict[str, Any]:
 )
 async def admin_dbt(state: State, request: DbtRequest) -> dict[str, Any]:
     """For `python -m service dbt ...` while this service owns the embedded warehouse."""
-    outcome = await run_in_threadpool(run_dbt, request.args, state.settings)
-    if outcome.success and request.args[0] in {"run", "build"}:
-        state.live.invalidate()
-    return outcome.__dict__
+
+    def run() -> DbtOutcome:
+        with DBT_LOCK:
+            outcome = run_dbt(request.args, state.settings)
+            if outcome.success and request.args[0] in MODEL_COMMANDS:
+                state.jobs.after_refresh()
+        return outcome
+
+    return (await run_in_threadpool(run)).__dict__
 
 
 @router.post(

@@ -1,0 +1,1034 @@
+// Call analytics dashboard: the reference client of the service's public REST API.
+// Plain JavaScript, no build step and no third-party code: the charts are drawn as SVG here.
+// Every text that comes from the API is set with textContent (never innerHTML), so an
+// organization name or a breakdown value can never inject markup.
+
+const KEY_STORAGE = "callAnalytics.adminKey";
+const TREND_DAYS = 60;
+const BREAKDOWN_ROWS = 8;
+const JOB_POLL_MS = 700;
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+// The seed's KPIs, in the order of the cards. `share` names the keys of a nested KPI object
+// (count, denominator, percentage), whose names differ between KPIs in the report JSON.
+const KPIS = [
+  { key: "total_calls", label: "Total calls", kind: "int", primary: true },
+  { key: "classified_calls", label: "Classified calls", kind: "int", primary: true },
+  { key: "total_duration_hours", label: "Hours on calls", kind: "dec", unit: "h" },
+  { key: "avg_minutes_per_call", label: "Minutes per call", kind: "dec", unit: "min" },
+  { key: "success_rate_percent", label: "Success rate", kind: "pct", primary: true },
+  {
+    key: "non_convertible_calls_with_carrier_not_qualified",
+    label: "Non-convertible or carrier not qualified",
+    share: ["count", "total_calls", "percentage"],
+  },
+  { key: "non_convertible_calls", label: "Non-convertible calls", share: ["count", "total_calls", "percentage"] },
+  { key: "carrier_not_qualified", label: "Carrier not qualified", share: ["count", "total_calls", "percentage"] },
+  {
+    key: "carrier_transfer_over_total_call_attempts",
+    label: "Carrier asked for transfer",
+    share: ["carrier_asked_count", "total_call_attempts", "carrier_asked_percentage"],
+  },
+  {
+    key: "successfully_transferred_for_booking",
+    label: "Transferred for booking",
+    share: [
+      "successfully_transferred_for_booking_count",
+      "total_calls",
+      "successfully_transferred_for_booking_percentage",
+    ],
+  },
+];
+
+const BREAKDOWNS = {
+  call_stage: "Call stage",
+  call_classification: "Classification",
+  load_status: "Load status",
+  pricing_notes: "Pricing notes",
+  carrier_end_state: "Carrier end state",
+};
+
+const state = {
+  orgs: [],
+  orgId: null,
+  mode: "day", // "day": a stored report; "range": a live report from the marts
+  date: null,
+  start: null,
+  end: null,
+  datePinned: false, // a day picked by hand is kept when the organization changes
+  summaries: [],
+  report: null,
+  scheduler: null,
+  requestSeq: 0, // answers to superseded requests are dropped (fast org/date switching)
+};
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------------------------
+
+const $ = (id) => document.getElementById(id);
+
+/** An element with attributes and children (strings become text nodes). */
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  setAttrs(node, attrs);
+  node.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return node;
+}
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  setAttrs(node, attrs);
+  node.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return node;
+}
+
+function setAttrs(node, attrs) {
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") node.setAttribute("class", value);
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+}
+
+// Formats follow the reader's locale; values arrive already rounded to 2 decimals.
+const intFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+const decFormat = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const fmtInt = (v) => (v === null || v === undefined ? "—" : intFormat.format(v));
+const fmtDec = (v) => (v === null || v === undefined ? "—" : decFormat.format(v));
+const fmtPct = (v) => (v === null || v === undefined ? "—" : `${decFormat.format(v)}%`);
+
+// Local dates are handled as "YYYY-MM-DD" strings; arithmetic goes through UTC so no local
+// timezone or DST of the reader's machine can shift a day.
+function addDays(iso, n) {
+  const d = new Date(`${iso}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
+function daysBetween(a, b) {
+  return Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86400000);
+}
+
+/** Today's local date in the organization's timezone (stored reports exist only before it). */
+function todayIn(tz) {
+  try {
+    return new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" })
+      .format(new Date());
+  } catch {
+    return new Date().toISOString().slice(0, 10);
+  }
+}
+
+function longDate(iso) {
+  return new Intl.DateTimeFormat(undefined, {
+    weekday: "short", day: "numeric", month: "short", year: "numeric", timeZone: "UTC",
+  }).format(new Date(`${iso}T00:00:00Z`));
+}
+
+function shortDate(iso) {
+  return new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" })
+    .format(new Date(`${iso}T00:00:00Z`));
+}
+
+/** An instant shown in the organization's timezone, plus how long ago. */
+function instant(iso, tz) {
+  if (!iso) return h("span", { class: "muted" }, "never");
+  const when = new Date(iso);
+  let text;
+  try {
+    text = new Intl.DateTimeFormat(undefined, {
+      dateStyle: "medium", timeStyle: "short", timeZone: tz || undefined, timeZoneName: "short",
+    }).format(when);
+  } catch {
+    text = when.toLocaleString();
+  }
+  return h("span", {}, h("time", { datetime: iso }, text), h("span", { class: "muted" }, ` (${ago(when)})`));
+}
+
+function ago(when) {
+  const seconds = (when.getTime() - Date.now()) / 1000;
+  const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  const steps = [["day", 86400], ["hour", 3600], ["minute", 60]];
+  for (const [unit, size] of steps) {
+    if (Math.abs(seconds) >= size) return rtf.format(Math.round(seconds / size), unit);
+  }
+  return rtf.format(Math.round(seconds), "second");
+}
+
+function currentOrg() {
+  return state.orgs.find((o) => o.org_id === state.orgId) || null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API
+// ---------------------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+  }
+}
+
+function adminKey() {
+  return sessionStorage.getItem(KEY_STORAGE) || "";
+}
+
+/** JSON from the service, or an ApiError carrying the status and the service's own message. */
+async function api(path, { method = "GET", body, admin = false } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  // Without a key the request still goes out: a service with no API_KEY configured accepts it,
+  // and otherwise its 401 says what is needed.
+  if (admin && adminKey()) headers.Authorization = `Bearer ${adminKey()}`;
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new ApiError(0, "The service did not answer. Check that it is running, then try again.");
+  }
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    let detail = data && data.detail !== undefined ? data.detail : response.statusText;
+    if (typeof detail !== "string") detail = JSON.stringify(detail);
+    throw new ApiError(response.status, detail || `HTTP ${response.status}`);
+  }
+  return data;
+}
+
+const query = (params) => new URLSearchParams(Object.entries(params).filter(([, v]) => v)).toString();
+
+/** What an operator should read for a refused or failed request. */
+function explain(error) {
+  if (!(error instanceof ApiError)) return `Unexpected error: ${error.message || error}`;
+  switch (error.status) {
+    case 401:
+      return `Refused: this action needs the admin key. Type it in the "Admin key" field. (${error.message})`;
+    case 403:
+      return `Refused: the admin key is not valid. Check it and try again. (${error.message})`;
+    case 503:
+      return `The warehouse is unavailable, nothing was changed. Try again shortly. (${error.message})`;
+    case 0:
+      return error.message;
+    default:
+      return `${error.message} (HTTP ${error.status})`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading the page's data
+// ---------------------------------------------------------------------------------------------
+
+async function init() {
+  wireEvents();
+  restoreKey();
+  const params = new URLSearchParams(location.search);
+  showStatus("loading", "Loading organizations…");
+  try {
+    state.orgs = await api("/api/orgs");
+  } catch (error) {
+    showStatus("error", `Could not load the organizations. ${explain(error)}`, { retry: init });
+    return;
+  }
+  showStatus(null);
+  loadScheduler();
+  if (!state.orgs.length) {
+    fillOrgSelect();
+    showEmpty(
+      "No organizations yet",
+      "Register one with POST /api/orgs, or load demo data with `python -m service demo-data`.",
+    );
+    return;
+  }
+  const wanted = params.get("org");
+  const fallback = document.querySelector('meta[name="default-org"]')?.content;
+  const active = state.orgs.filter((o) => o.is_active);
+  const pick = [wanted, fallback].find((id) => id && state.orgs.some((o) => o.org_id === id));
+  state.orgId = pick || (active[0] || state.orgs[0]).org_id;
+  fillOrgSelect();
+  if (params.get("start") && params.get("end")) {
+    state.mode = "range";
+    state.start = params.get("start");
+    state.end = params.get("end");
+  } else if (params.get("date")) {
+    state.date = params.get("date");
+    state.datePinned = true;
+  }
+  await showOrganization();
+}
+
+function fillOrgSelect() {
+  const select = $("org-select");
+  select.replaceChildren(
+    ...state.orgs.map((org) =>
+      h("option", { value: org.org_id }, `${org.name} (${org.org_id})${org.is_active ? "" : " — inactive"}`),
+    ),
+  );
+  select.disabled = !state.orgs.length;
+  if (state.orgId) select.value = state.orgId;
+}
+
+/** The selected organization: its trend data and the report of the chosen day or range. */
+async function showOrganization() {
+  const org = currentOrg();
+  const tz = org.timezone;
+  const yesterday = addDays(todayIn(tz), -1);
+  $("date-input").max = yesterday;
+  $("generate-date").max = yesterday;
+  $("backfill-end").max = yesterday;
+  $("end-input").max = todayIn(tz);
+  $("start-input").max = todayIn(tz);
+  if (!$("generate-date").value) $("generate-date").value = yesterday;
+  if (!$("backfill-end").value) {
+    $("backfill-end").value = yesterday;
+    $("backfill-start").value = addDays(yesterday, -6);
+  }
+  loadTrends();
+  renderScheduler();
+  if (state.mode === "range") await loadRange();
+  else if (state.datePinned && state.date) await loadDay(state.date);
+  else await loadLatest();
+}
+
+async function loadLatest() {
+  const org = currentOrg();
+  const result = await request(() => api(`/api/reports/latest?${query({ org_id: org.org_id })}`));
+  if (!result) return;
+  if (result.error) {
+    state.date = addDays(todayIn(org.timezone), -1);
+    syncControls();
+    if (result.error.status === 404) {
+      showEmpty(
+        `No stored report for ${org.name} yet`,
+        "Reports are stored every day by the scheduler, or by an operator below.",
+        [
+          ["Generate yesterday's report", () => focusGenerate(state.date)],
+          ["Show yesterday live", () => showRange(state.date, state.date)],
+        ],
+      );
+    } else showProblem(result.error, loadLatest);
+    return;
+  }
+  state.date = reportDates(result.data).start;
+  renderReport(result.data, "stored");
+}
+
+async function loadDay(day) {
+  const org = currentOrg();
+  state.mode = "day";
+  state.date = day;
+  syncControls();
+  const path = `/api/reports/${encodeURIComponent(day)}?${query({ org_id: org.org_id })}`;
+  const result = await request(() => api(path));
+  if (!result) return;
+  if (result.error) {
+    if (result.error.status === 404) {
+      showEmpty(
+        `No stored report for ${org.name} on ${longDate(day)}`,
+        "That day has not been generated yet. An operator can generate it, or you can look at the live numbers.",
+        [
+          ["Generate this day", () => focusGenerate(day)],
+          ["Show live numbers", () => showRange(day, day)],
+        ],
+      );
+    } else showProblem(result.error, () => loadDay(day));
+    return;
+  }
+  renderReport(result.data, "stored");
+}
+
+async function loadRange() {
+  const org = currentOrg();
+  syncControls();
+  const params = query({ org_id: org.org_id, start_date: state.start, end_date: state.end });
+  const result = await request(() => api(`/daily-report?${params}`));
+  if (!result) return;
+  if (result.error) showProblem(result.error, loadRange);
+  else renderReport(result.data, "live");
+}
+
+function showRange(start, end) {
+  state.mode = "range";
+  state.start = start;
+  state.end = end;
+  loadRange();
+}
+
+/**
+ * Runs one report request for the summary panel: marks it busy, shows "Loading" only when the
+ * answer takes a moment (no flicker on fast answers) and drops answers that arrive after a
+ * newer request started. Resolves to {data} or {error}, or null when superseded.
+ */
+async function request(call) {
+  const seq = ++state.requestSeq;
+  const summary = $("summary");
+  summary.classList.add("busy");
+  summary.setAttribute("aria-busy", "true");
+  const timer = setTimeout(() => showStatus("loading", "Loading the report…"), 250);
+  let result;
+  try {
+    result = { data: await call() };
+  } catch (error) {
+    result = { error };
+  }
+  clearTimeout(timer);
+  if (seq !== state.requestSeq) return null;
+  showStatus(null);
+  summary.classList.remove("busy");
+  summary.removeAttribute("aria-busy");
+  return result;
+}
+
+async function loadTrends() {
+  const orgId = state.orgId;
+  try {
+    const rows = await api(`/api/reports?${query({ org_id: orgId, limit: TREND_DAYS })}`);
+    if (orgId !== state.orgId) return;
+    state.summaries = rows.slice().reverse(); // oldest first, for the x axis
+  } catch (error) {
+    if (orgId !== state.orgId) return;
+    state.summaries = [];
+    $("trends").replaceChildren(h("p", { class: "muted" }, `Trends unavailable. ${explain(error)}`));
+    return;
+  }
+  renderTrends();
+}
+
+async function loadScheduler() {
+  try {
+    state.scheduler = await api("/api/scheduler/status");
+  } catch (error) {
+    state.scheduler = { error: explain(error) };
+  }
+  renderScheduler();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------------------------
+
+function showStatus(kind, text, { retry } = {}) {
+  const box = $("status");
+  box.className = `status ${kind || ""}`;
+  if (!kind) {
+    box.replaceChildren();
+    return;
+  }
+  box.replaceChildren(text, retry ? h("button", { type: "button", class: "button secondary", onclick: retry }, "Try again") : null);
+}
+
+/** The summary panel without figures: a message and the actions that help. */
+function showEmpty(title, text, actions = [], kind = "empty") {
+  state.report = null;
+  const box = $("empty");
+  box.className = kind === "error" ? "empty error-state" : "empty";
+  box.setAttribute("role", kind === "error" ? "alert" : "status");
+  box.replaceChildren(
+    h("strong", {}, title),
+    h("p", {}, text),
+    actions.length
+      ? h("div", { class: "actions" }, actions.map(([label, onclick]) =>
+        h("button", { type: "button", class: "button secondary", onclick }, label)))
+      : null,
+  );
+  box.hidden = false;
+  $("kpis").replaceChildren();
+  $("kpis").hidden = true;
+  $("breakdowns").replaceChildren(h("p", { class: "muted" }, "No report to break down."));
+  $("report-badges").replaceChildren();
+  renderSubtitle();
+  renderFreshness(null);
+  highlightSelected();
+  syncUrl();
+}
+
+function showProblem(error, retry) {
+  const titles = { 503: "The warehouse is unavailable", 0: "The service did not answer" };
+  const title = titles[error.status] || "The report could not be loaded";
+  showEmpty(title, explain(error), [["Try again", retry]], "error");
+}
+
+function reportDates(report) {
+  const meta = report.metadata || {};
+  return {
+    start: meta.report_start_date || report.date_range.start_date.slice(0, 10),
+    end: meta.report_end_date || addDays(report.date_range.end_date.slice(0, 10), -1),
+  };
+}
+
+function renderSubtitle() {
+  const org = currentOrg();
+  const period = state.mode === "range"
+    ? `${longDate(state.start)} – ${longDate(state.end)} (${daysBetween(state.start, state.end) + 1} days)`
+    : state.date ? longDate(state.date) : "";
+  $("report-title").textContent = state.mode === "range" ? "Key figures for the range" : "Key figures for the day";
+  $("report-subtitle").textContent = [org && org.name, period, org && org.timezone].filter(Boolean).join(" · ");
+}
+
+function renderReport(report, source) {
+  state.report = report;
+  const dates = reportDates(report);
+  if (source === "stored") state.date = dates.start;
+  syncControls();
+  $("empty").hidden = true;
+  $("empty").replaceChildren();
+  renderSubtitle();
+
+  const badges = [h("span", { class: "badge source" }, source === "stored" ? "Stored report" : "Live from the marts")];
+  if (source === "stored") {
+    badges.push(report.stale
+      ? h("span", { class: "badge stale" }, "Stale: the data changed since it was generated")
+      : h("span", { class: "badge fresh" }, "Up to date"));
+  }
+  $("report-badges").replaceChildren(...badges);
+
+  renderKpis(report);
+  renderBreakdowns(report.breakdowns || {});
+  renderFreshness(report, source);
+  highlightSelected();
+  syncUrl();
+}
+
+function renderKpis(report) {
+  const kpis = report.kpis;
+  const classified = kpis.classified_calls;
+  const success = (report.breakdowns?.call_classification || []).find((i) => i.value === "success");
+  const cards = [];
+  for (const spec of KPIS) {
+    const raw = kpis[spec.key];
+    if (raw === undefined) continue; // a KPI the service does not (yet) report
+    let number;
+    let unit = spec.unit || "";
+    let detail;
+    if (spec.share) {
+      const [countKey, totalKey, pctKey] = spec.share;
+      number = fmtPct(raw[pctKey]);
+      unit = "";
+      detail = `${fmtInt(raw[countKey])} of ${fmtInt(raw[totalKey])} classified calls`;
+    } else if (spec.kind === "int") {
+      number = fmtInt(raw);
+      detail = spec.key === "classified_calls"
+        ? `of ${fmtInt(kpis.total_calls)} calls`
+        : `${fmtInt(classified)} classified`;
+    } else if (spec.kind === "pct") {
+      number = fmtPct(raw);
+      detail = success
+        ? `${fmtInt(success.count)} of ${fmtInt(classified)} classified calls`
+        : `of ${fmtInt(classified)} classified calls`;
+    } else {
+      number = fmtDec(raw);
+      detail = spec.key === "avg_minutes_per_call" ? `over ${fmtInt(kpis.total_calls)} calls` : "total talk time";
+    }
+    if (number === "—") {
+      unit = "";
+      detail = "No classified calls: no rate";
+    }
+    cards.push(
+      h("li", { class: `kpi${spec.primary ? " primary" : ""}`, "data-kpi": spec.key },
+        h("span", { class: "kpi-label", id: `kpi-${spec.key}` }, spec.label),
+        h("span", { class: "kpi-value" },
+          h("span", { class: "kpi-number" }, number),
+          unit ? h("span", { class: "unit" }, ` ${unit}`) : null),
+        h("span", { class: "kpi-detail" }, detail)),
+    );
+  }
+  $("kpis").replaceChildren(...cards);
+  $("kpis").hidden = false;
+}
+
+function renderBreakdowns(breakdowns) {
+  const names = [...Object.keys(BREAKDOWNS), ...Object.keys(breakdowns).filter((k) => !(k in BREAKDOWNS))];
+  const blocks = names.filter((name) => name in breakdowns).map((name) => {
+    const items = breakdowns[name];
+    const title = BREAKDOWNS[name] || name.replaceAll("_", " ");
+    const id = `breakdown-${name}`;
+    if (!items.length) {
+      return h("div", { class: "breakdown" }, h("h3", { id }, title), h("p", { class: "muted" }, "No classified calls."));
+    }
+    const max = Math.max(...items.map((i) => i.count), 1);
+    const rows = items.map((item, index) => {
+      const fill = h("div", { class: "bar-fill" });
+      fill.style.width = `${(100 * item.count) / max}%`; // CSSOM, allowed by the page's CSP
+      return h("tr", { class: `${item.value === null ? "none" : ""}`, hidden: index >= BREAKDOWN_ROWS },
+        h("th", { scope: "row" }, item.value === null ? "No value" : item.value),
+        h("td", { class: "bar-cell", "aria-hidden": "true" }, h("div", { class: "bar-track" }, fill)),
+        h("td", { class: "num" }, fmtInt(item.count)),
+        h("td", { class: "num" }, fmtPct(item.percentage)));
+    });
+    const table = h("table", { "aria-labelledby": id },
+      h("thead", {}, h("tr", {},
+        h("th", { scope: "col" }, "Value"),
+        h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Share")),
+        h("th", { scope: "col", class: "num" }, "Calls"),
+        h("th", { scope: "col", class: "num" }, "Share"))),
+      h("tbody", {}, rows));
+    const more = items.length > BREAKDOWN_ROWS
+      ? h("button", {
+        type: "button", class: "link-button", "aria-expanded": "false",
+        onclick: (event) => {
+          const open = event.target.getAttribute("aria-expanded") !== "true";
+          rows.forEach((row, index) => { row.hidden = !open && index >= BREAKDOWN_ROWS; });
+          event.target.setAttribute("aria-expanded", String(open));
+          event.target.textContent = open ? "Show fewer" : `Show all ${items.length} values`;
+        },
+      }, `Show all ${items.length} values`)
+      : null;
+    return h("div", { class: "breakdown" }, h("h3", { id }, title), table, more);
+  });
+  $("breakdowns").replaceChildren(...blocks);
+}
+
+function renderFreshness(report, source) {
+  const list = $("freshness");
+  if (!report) {
+    list.replaceChildren(h("dt", {}, "Report"), h("dd", {}, "None shown"));
+    return;
+  }
+  const meta = report.metadata || {};
+  const tz = report.date_range?.tz;
+  const items = [
+    ["Source", source === "stored" ? "Stored daily report (a snapshot)" : "Live query of the marts"],
+    [source === "stored" ? "Report generated" : "Computed", instant(meta.generated_at, tz)],
+    ["Marts refreshed", instant(meta.mart_refreshed_at, tz)],
+  ];
+  if (source === "stored") {
+    items.push(["Status", report.stale
+      ? "Stale: the marts changed after this report was generated. Regenerate it with “Replace a stored report”."
+      : "Up to date with the marts"]);
+  }
+  if (meta.metrics_version) items.push(["Metrics version", h("code", {}, String(meta.metrics_version).slice(0, 12))]);
+  list.replaceChildren(...items.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
+}
+
+function renderScheduler() {
+  const list = $("scheduler");
+  const status = state.scheduler;
+  if (!status) {
+    list.replaceChildren(h("dt", {}, "State"), h("dd", {}, "Loading…"));
+    return;
+  }
+  if (status.error) {
+    list.replaceChildren(h("dt", {}, "State"), h("dd", {}, `Unknown. ${status.error}`));
+    return;
+  }
+  const org = currentOrg();
+  const mine = (status.organizations || []).find((o) => org && o.org_id === org.org_id);
+  const tz = org?.timezone;
+  const stateText = !status.enabled ? "Disabled (reports are generated by hand)" : status.running ? "Running" : "Stopped";
+  const items = [
+    ["State", stateText],
+    ["Daily run", `${status.daily_at} in each organization's timezone`],
+  ];
+  if (status.enabled) items.push(["Mart refresh", `every ${status.refresh_interval_minutes} minutes`]);
+  if (mine) {
+    items.push(["Next run", instant(mine.next_run, tz)]);
+    items.push(["Last run", mine.last_run_at
+      ? h("span", {}, instant(mine.last_run_at, tz), ` — ${mine.last_result || "?"}`,
+        mine.last_report_date ? ` (${mine.last_report_date})` : "")
+      : "none since the service started"]);
+  }
+  if (status.last_refresh) {
+    const r = status.last_refresh;
+    items.push(["Last refresh", h("span", {}, instant(r.at, tz), ` — ${r.result}${r.error ? `: ${r.error}` : ""}`)]);
+  }
+  list.replaceChildren(...items.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
+}
+
+// ---- trend charts ----------------------------------------------------------------------------
+
+const TRENDS = [
+  { title: "Calls per day", type: "bars", series: [{ key: "total_calls", name: "Calls" }], format: fmtInt },
+  { title: "Success rate", type: "lines", series: [{ key: "success_rate_percent", name: "Success rate" }], format: fmtPct },
+  {
+    title: "Transfer rate",
+    type: "lines",
+    series: [
+      { key: "carrier_transfer_percentage", name: "Carrier asked for transfer" },
+      { key: "successfully_transferred_percentage", name: "Transferred for booking", second: true },
+    ],
+    format: fmtPct,
+  },
+];
+
+function renderTrends() {
+  const rows = state.summaries;
+  const box = $("trends");
+  if (!rows.length) {
+    $("trends-note").textContent = "Stored daily reports";
+    box.replaceChildren(h("p", { class: "muted" }, "No stored reports yet: trends appear once days are generated."));
+    return;
+  }
+  const first = rows[0].report_date;
+  const last = rows[rows.length - 1].report_date;
+  $("trends-note").textContent = `${rows.length} stored daily reports, ${longDate(first)} – ${longDate(last)}`;
+  // One slot per calendar day, so a day without a stored report shows as a gap, not as a jump.
+  const days = [];
+  for (let d = first; d <= last; d = addDays(d, 1)) days.push(d);
+  const byDate = new Map(rows.map((r) => [r.report_date, r]));
+  box.replaceChildren(...TRENDS.map((spec) => trendChart(spec, days, byDate)), trendTable(rows));
+  highlightSelected();
+}
+
+/** Rounds a maximum up to 1, 2, 2.5 or 5 times a power of ten, so axis labels stay readable. */
+function niceMax(value) {
+  if (!(value > 0)) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  return [1, 2, 2.5, 5, 10].map((m) => m * power).find((m) => m >= value);
+}
+
+function trendChart(spec, days, byDate) {
+  const W = 400;
+  const H = 176;
+  const M = { left: 44, right: 10, top: 10, bottom: 24 };
+  const plotW = W - M.left - M.right;
+  const plotH = H - M.top - M.bottom;
+  const band = plotW / days.length;
+  const xAt = (i) => M.left + band * (i + 0.5);
+  const values = days.flatMap((d) => spec.series.map((s) => byDate.get(d)?.[s.key])).filter((v) => v !== null && v !== undefined);
+  const top = niceMax(Math.max(0, ...values));
+  const yAt = (v) => M.top + plotH - (plotH * v) / top;
+
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": chartLabel(spec, days, byDate) });
+  chart.append(svg("g", { class: "bands" }));
+  for (const tick of [0, top / 2, top]) {
+    chart.append(
+      svg("line", { class: "grid", x1: M.left, x2: W - M.right, y1: yAt(tick), y2: yAt(tick) }),
+      svg("text", { class: "axis", x: M.left - 6, y: yAt(tick) + 4, "text-anchor": "end" }, spec.format(tick)),
+    );
+  }
+  const labelled = new Set([0, Math.floor((days.length - 1) / 2), days.length - 1]);
+  for (const i of labelled) {
+    const anchor = i === 0 && days.length > 1 ? "start" : i === days.length - 1 && days.length > 1 ? "end" : "middle";
+    const x = days.length === 1 ? xAt(0) : i === 0 ? M.left : i === days.length - 1 ? W - M.right : xAt(i);
+    chart.append(svg("text", { class: "axis", x, y: H - 6, "text-anchor": anchor }, shortDate(days[i])));
+  }
+  if (spec.type === "bars") {
+    const width = Math.max(1, Math.min(band * 0.72, 28));
+    days.forEach((day, i) => {
+      const value = byDate.get(day)?.[spec.series[0].key];
+      if (value === null || value === undefined) return;
+      chart.append(
+        svg("rect", {
+          class: "bar", "data-date": day, x: xAt(i) - width / 2, y: yAt(value), width,
+          height: Math.max(0, M.top + plotH - yAt(value)), rx: 2, onclick: () => pickDay(day),
+        }, svg("title", {}, `${longDate(day)}: ${spec.format(value)} calls`)),
+      );
+    });
+  } else {
+    for (const series of spec.series) {
+      // Break the line where a day has no stored report or no rate (no classified calls).
+      let path = "";
+      let pen = false;
+      days.forEach((day, i) => {
+        const value = byDate.get(day)?.[series.key];
+        if (value === null || value === undefined) {
+          pen = false;
+          return;
+        }
+        path += `${pen ? "L" : "M"}${xAt(i).toFixed(1)},${yAt(value).toFixed(1)}`;
+        pen = true;
+      });
+      chart.append(svg("path", { class: `line${series.second ? " second" : ""}`, d: path }));
+      days.forEach((day, i) => {
+        const value = byDate.get(day)?.[series.key];
+        if (value === null || value === undefined) return;
+        chart.append(svg("circle", {
+          class: `dot${series.second ? " second" : ""}`, "data-date": day, cx: xAt(i), cy: yAt(value),
+          r: days.length > 45 ? 1.6 : 2.6, onclick: () => pickDay(day),
+        }, svg("title", {}, `${longDate(day)}: ${series.name} ${spec.format(value)}`)));
+      });
+    }
+  }
+  chart.dataset.days = JSON.stringify(days);
+  chart.dataset.band = String(band);
+  chart.dataset.left = String(M.left);
+  chart.dataset.top = String(M.top);
+  chart.dataset.height = String(plotH);
+
+  const legend = spec.series.length > 1
+    ? h("div", { class: "legend", "aria-hidden": "true" }, spec.series.map((s) =>
+      h("span", {}, h("span", { class: `swatch${s.second ? " second" : ""}` }), s.name)))
+    : null;
+  return h("div", { class: "chart" }, h("h3", {}, spec.title), h("p", { class: "latest" }), chart, legend);
+}
+
+/** A sentence for screen readers: the range, the latest value, the lowest and the highest. */
+function chartLabel(spec, days, byDate) {
+  return spec.series.map((s) => {
+    const points = days.map((d) => [d, byDate.get(d)?.[s.key]]).filter(([, v]) => v !== null && v !== undefined);
+    if (!points.length) return `${s.name}: no data`;
+    const vals = points.map(([, v]) => v);
+    const [lastDay, lastVal] = points[points.length - 1];
+    return `${s.name} from ${longDate(days[0])} to ${longDate(days[days.length - 1])}: ` +
+      `latest ${spec.format(lastVal)} on ${longDate(lastDay)}, lowest ${spec.format(Math.min(...vals))}, ` +
+      `highest ${spec.format(Math.max(...vals))}.`;
+  }).join(" ");
+}
+
+/** The same numbers as a table, with each day as a button: the keyboard route into the charts. */
+function trendTable(rows) {
+  const body = rows.slice().reverse().map((r) => h("tr", {},
+    h("th", { scope: "row" }, h("button", {
+      type: "button", class: "link-button", onclick: () => pickDay(r.report_date),
+      "aria-label": `Show ${longDate(r.report_date)}`,
+    }, r.report_date)),
+    h("td", { class: "num" }, fmtInt(r.total_calls)),
+    h("td", { class: "num" }, fmtPct(r.success_rate_percent)),
+    h("td", { class: "num" }, fmtPct(r.carrier_transfer_percentage)),
+    h("td", { class: "num" }, fmtPct(r.successfully_transferred_percentage))));
+  return h("details", { class: "data-table" },
+    h("summary", {}, "Show the numbers as a table"),
+    h("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": "Daily numbers" },
+      h("table", {},
+        h("thead", {}, h("tr", {},
+          h("th", { scope: "col" }, "Day"),
+          h("th", { scope: "col", class: "num" }, "Calls"),
+          h("th", { scope: "col", class: "num" }, "Success rate"),
+          h("th", { scope: "col", class: "num" }, "Carrier asked for transfer"),
+          h("th", { scope: "col", class: "num" }, "Transferred for booking"))),
+        h("tbody", {}, body))));
+}
+
+/** Marks the shown day (or range) on every trend chart and says its values above each chart. */
+function highlightSelected() {
+  const from = state.mode === "range" ? state.start : state.date;
+  const to = state.mode === "range" ? state.end : state.date;
+  const byDate = new Map(state.summaries.map((r) => [r.report_date, r]));
+  document.querySelectorAll("#trends .chart").forEach((chartBox, index) => {
+    const chart = chartBox.querySelector("svg");
+    const spec = TRENDS[index];
+    const days = JSON.parse(chart.dataset.days);
+    const band = Number(chart.dataset.band);
+    const bands = chart.querySelector("g.bands");
+    bands.replaceChildren();
+    chart.querySelectorAll(".bar").forEach((bar) => {
+      bar.classList.toggle("selected", from && bar.dataset.date >= from && bar.dataset.date <= to);
+    });
+    const inView = days.map((d, i) => [d, i]).filter(([d]) => from && d >= from && d <= to);
+    if (inView.length) {
+      bands.append(svg("rect", {
+        class: "band", x: Number(chart.dataset.left) + band * inView[0][1], y: chart.dataset.top,
+        width: band * inView.length, height: chart.dataset.height,
+      }));
+    }
+    const row = state.mode === "day" ? byDate.get(state.date) : null;
+    chartBox.querySelector(".latest").textContent = row
+      ? `${shortDate(state.date)}: ${spec.series.map((s) => `${spec.series.length > 1 ? `${s.name} ` : ""}${spec.format(row[s.key])}`).join(", ")}`
+      : state.mode === "range" ? "Shaded: the selected range" : "Shaded: the selected day";
+  });
+}
+
+function pickDay(day) {
+  state.datePinned = true;
+  loadDay(day);
+  $("main").scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Controls and URL
+// ---------------------------------------------------------------------------------------------
+
+function syncControls() {
+  $("mode-day").checked = state.mode === "day";
+  $("mode-range").checked = state.mode === "range";
+  $("day-field").hidden = state.mode !== "day";
+  $("range-field").hidden = state.mode !== "range";
+  if (state.date) $("date-input").value = state.date;
+  if (state.start) $("start-input").value = state.start;
+  if (state.end) $("end-input").value = state.end;
+  const max = $("date-input").max;
+  $("next-day").disabled = !state.date || (max && state.date >= max);
+  $("prev-day").disabled = !state.date;
+}
+
+/** The URL says what is shown, so a view can be bookmarked or shared. */
+function syncUrl() {
+  const params = { org: state.orgId };
+  if (state.mode === "range") Object.assign(params, { start: state.start, end: state.end });
+  else if (state.datePinned) params.date = state.date;
+  const search = query(params);
+  history.replaceState(null, "", `${location.pathname}${search ? `?${search}` : ""}`);
+}
+
+function wireEvents() {
+  $("org-select").addEventListener("change", (event) => {
+    state.orgId = event.target.value;
+    showOrganization();
+  });
+  document.querySelectorAll('input[name="mode"]').forEach((radio) => radio.addEventListener("change", () => {
+    if (radio.value === "range" && radio.checked) {
+      const end = state.date || addDays(todayIn(currentOrg().timezone), -1);
+      showRange(state.start && state.mode === "range" ? state.start : addDays(end, -6), end);
+    } else if (radio.value === "day" && radio.checked) {
+      state.mode = "day";
+      if (state.date) loadDay(state.date);
+      else loadLatest();
+    }
+  }));
+  $("date-input").addEventListener("change", (event) => {
+    // `change` fires once the typed date is complete and valid; an empty value means cleared.
+    if (!event.target.value) return;
+    state.datePinned = true;
+    loadDay(event.target.value);
+  });
+  $("prev-day").addEventListener("click", () => {
+    state.datePinned = true;
+    loadDay(addDays(state.date, -1));
+  });
+  $("next-day").addEventListener("click", () => {
+    state.datePinned = true;
+    loadDay(addDays(state.date, 1));
+  });
+  $("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!state.orgId) return;
+    if (state.mode === "day") {
+      if ($("date-input").value) loadDay($("date-input").value);
+      return;
+    }
+    const start = $("start-input").value;
+    const end = $("end-input").value;
+    if (!start || !end) return;
+    if (end < start) {
+      showEmpty("The range is backwards", `The end (${end}) is before the start (${start}).`, [], "error");
+      return;
+    }
+    showRange(start, end);
+  });
+  $("admin-key").addEventListener("input", (event) => {
+    if (event.target.value) sessionStorage.setItem(KEY_STORAGE, event.target.value);
+    else sessionStorage.removeItem(KEY_STORAGE);
+    describeKey();
+  });
+  $("key-form").addEventListener("submit", (event) => event.preventDefault());
+  $("forget-key").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY_STORAGE);
+    $("admin-key").value = "";
+    describeKey();
+    $("admin-key").focus();
+  });
+  $("generate-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    generate();
+  });
+  $("backfill-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    backfill();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator actions
+// ---------------------------------------------------------------------------------------------
+
+function restoreKey() {
+  $("admin-key").value = adminKey();
+  describeKey();
+}
+
+function describeKey() {
+  $("key-state").textContent = adminKey()
+    ? "Key kept for this browser tab until you close it or press Forget."
+    : "No key entered: a service with an admin key will refuse the actions below.";
+}
+
+function focusGenerate(day) {
+  $("generate-date").value = day;
+  $("operator-title").scrollIntoView({ behavior: "smooth", block: "start" });
+  (adminKey() ? $("generate-button") : $("admin-key")).focus({ preventScroll: true });
+}
+
+function showResult(id, kind, text) {
+  const box = $(id);
+  box.className = `result ${kind}`;
+  box.textContent = text;
+}
+
+async function generate() {
+  const org = currentOrg();
+  const day = $("generate-date").value;
+  if (!org || !day) return;
+  const button = $("generate-button");
+  button.disabled = true;
+  showResult("generate-result", "info", `Generating the report of ${org.name} for ${longDate(day)}…`);
+  try {
+    const report = await api("/api/reports/generate", {
+      method: "POST",
+      admin: true,
+      body: { org_id: org.org_id, date: day, force: $("generate-force").checked },
+    });
+    showResult("generate-result", "",
+      `Stored the report of ${org.name} for ${longDate(day)}: ${fmtInt(report.kpis.total_calls)} calls.`);
+    if (org.org_id === state.orgId) {
+      // Show what was stored right away, through the same read path as any other day.
+      state.datePinned = true;
+      state.mode = "day";
+      loadTrends();
+      await loadDay(day);
+    }
+  } catch (error) {
+    showResult("generate-result", "error", explain(error));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function backfill() {
+  const org = currentOrg();
+  const start = $("backfill-start").value;
+  const end = $("backfill-end").value;
+  if (!start || !end) return;
+  const everyOrg = $("backfill-all").checked;
+  const button = $("backfill-button");
+  button.disabled = true;
+  showResult("backfill-result", "info", "Starting the backfill…");
+  let job;
+  try {
+    job = await api("/api/reports/backfill", {
+      method: "POST",
+      admin: true,
+      body: { org_id: everyOrg ? null : org.org_id, start_date: start, end_date: end, force: $("backfill-force").checked },
+    });
+  } catch (error) {
+    showResult("backfill-result", "error", explain(error));
+    button.disabled = false;
+    return;
+  }
+  const who = everyOrg ? "every active organization" : org.name;
+  $("backfill-job").hidden = false;
+  const days = daysBetween(start, end) + 1;
+  // The service runs the job in the background (202); its progress is polled until it ends.
+  while (job.status === "running") {
+    $("backfill-progress").value = job.progress;
+    $("backfill-progress-label").textContent = `Backfill job ${job.id}: ${Math.round(job.progress * 100)}%`;
+    showResult("backfill-result", "info",
+      `Backfilling ${days} day${days === 1 ? "" : "s"} for ${who}: ${Math.round(job.progress * 100)}% done…`);
+    await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
+    try {
+      job = await api(`/api/jobs/${job.id}`);
+    } catch (error) {
+      showResult("backfill-result", "error", `Lost track of job ${job.id}: ${explain(error)}`);
+      button.disabled = false;
+      return;
+    }
+  }
+  $("backfill-progress").value = job.progress;
+  $("backfill-progress-label").textContent = `Backfill job ${job.id}: ${job.status}`;
+  const counts = job.counts || {};
+  const summary = `${counts.generated || 0} generated, ${counts.skipped || 0} already stored, ${counts.failed || 0} failed`;
+  if (job.status === "succeeded") showResult("backfill-result", "", `Backfill job ${job.id} finished: ${summary}.`);
+  else showResult("backfill-result", "error", `Backfill job ${job.id} ${job.status}: ${summary}. ${job.error || ""}`);
+  button.disabled = false;
+  loadTrends();
+  if (state.mode === "day" && state.date && !state.report) loadDay(state.date);
+}
+
+init();
