@@ -134,6 +134,8 @@ def dbt(ctx: typer.Context) -> None:
         if outcome.success and ctx.args and ctx.args[0] in MODEL_COMMANDS:
             open_jobs().after_refresh()  # stored reports of rebuilt days may now read as stale
     if not outcome.success:
+        if outcome.error:
+            raise fail(outcome.error.strip().splitlines()[-1])
         raise typer.Exit(1)
 
 

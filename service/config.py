@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     clickhouse_max_memory_usage: int = 10_000_000_000
     chdb_path: Path = Path(".warehouse")
     dbt_schema: str = "analytics"
+    # dbt's target folder (manifest, compiled SQL, docs); one per process that runs dbt.
+    dbt_target_path: Path = DBT_PROJECT_DIR / "target"
 
     reports_store_url: str = "sqlite:///reports.db"
     api_key: SecretStr | None = None
@@ -69,6 +71,10 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return not self.clickhouse_url
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dbt_target_path / "manifest.json"
 
     @property
     def chdb_dir(self) -> Path:

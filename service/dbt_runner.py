@@ -20,6 +20,8 @@ DBT_LOCK = threading.RLock()
 _COMMANDS_NEEDING_ORGS = {"build", "run", "test", "seed", "snapshot", "show", "compile", "retry"}
 # Commands that (re)build models: afterwards the service records the rebuilt days' versions.
 MODEL_COMMANDS = {"run", "build"}
+# Commands without a --target-path option.
+_NO_TARGET_PATH_COMMANDS = {"debug", "init", "deps"}
 # Commands that never open the warehouse.
 _OFFLINE_COMMANDS = {"parse", "ls", "list", "clean", "deps", "init", "help", "--help", "-h", "--version"}
 
@@ -70,12 +72,20 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _with_project_flags(args: Sequence[str]) -> list[str]:
+def _with_project_flags(args: Sequence[str], settings: Settings) -> list[str]:
     args = list(args)
-    if "--project-dir" not in args:
-        args += ["--project-dir", str(DBT_PROJECT_DIR)]
-    if "--profiles-dir" not in args:
-        args += ["--profiles-dir", str(PROJECT_ROOT)]
+    defaults = {
+        "--project-dir": str(DBT_PROJECT_DIR),
+        "--profiles-dir": str(PROJECT_ROOT),
+        "--target-path": str(settings.dbt_target_path),
+    }
+    if not args or args[0] in ("--help", "-h", "--version"):
+        return args
+    if args[0] in _NO_TARGET_PATH_COMMANDS:
+        defaults.pop("--target-path")
+    for flag, value in defaults.items():
+        if flag not in args:
+            args += [flag, value]
     return args
 
 
@@ -105,7 +115,7 @@ def run_dbt(
             from service.org_sync import sync_organizations
 
             sync_organizations(settings, since=calendar_since)
-        result = dbtRunner().invoke(_with_project_flags(args))
+        result = dbtRunner().invoke(_with_project_flags(args, settings))
     failures = []
     if result.result is not None and hasattr(result.result, "results"):
         for node_result in result.result.results:

@@ -8,6 +8,7 @@ resumes by running it again (stored days are skipped unless `force`).
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from service.reports import REPORT_TABLES, ReportSpec, build_report, load_report
 from service.warehouse import get_client
 
 MAX_RANGE_DAYS = 366
+PROGRESS_SAVE_SECONDS = 0.5
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -117,7 +119,7 @@ class Jobs:
 
     def after_refresh(self) -> None:
         """Record the rebuilt days' mart versions (stale detection) and notify listeners."""
-        self._record_window_versions(load_report_spec())
+        self._record_window_versions(load_report_spec(self.settings))
         for listener in self.refresh_listeners:
             listener()
 
@@ -154,23 +156,23 @@ class Jobs:
         outcome: JobOutcome,
         progress: ProgressCallback | None = None,
     ) -> None:
-        """Build and store the reports of already refreshed marts: two mart queries per organization."""
-        spec = load_report_spec()
-        client = get_client(self.settings)
-        total = sum(len(days) for days in days_by_org.values())
-        done = 0
+        """Build and store the reports of already refreshed marts: two mart queries in all."""
+        orgs = [org for org in orgs if days_by_org.get(org.org_id)]
+        if not orgs:
+            return
+        spec = load_report_spec(self.settings)
+        every_day = [day for org in orgs for day in days_by_org[org.org_id]]
+        mart_days = read_mart_days(
+            get_client(self.settings),
+            self.settings,
+            spec,
+            [o.org_id for o in orgs],
+            min(every_day),
+            max(every_day),
+        )
+        total, done, last_saved = len(every_day), 0, 0.0
         for org in orgs:
-            days = days_by_org.get(org.org_id, [])
-            if not days:
-                continue
-            try:
-                mart_days = read_mart_days(client, self.settings, spec, [org.org_id], min(days), max(days))
-            except Exception as exc:  # one organization's failure must not stop the others
-                for day in days:
-                    outcome.failed[f"{org.org_id}/{day}"] = _one_line(exc)
-                done += len(days)
-                continue
-            for day in days:
+            for day in days_by_org[org.org_id]:
                 key = f"{org.org_id}/{day}"
                 try:
                     mart_day = mart_days.get((org.org_id, day))
@@ -180,12 +182,14 @@ class Jobs:
                     with self._day_lock(org.org_id, day):
                         written = self.store.save_report(org.org_id, day, report, overwrite=force)
                     (outcome.generated if written else outcome.skipped).append(key)
-                except Exception as exc:
+                except Exception as exc:  # one organization-day's failure must not stop the others
                     outcome.failed[key] = _one_line(exc)
                 done += 1
                 if progress:
                     progress(done, total)
-                self._update_progress(outcome, done, total)
+                if time.monotonic() - last_saved > PROGRESS_SAVE_SECONDS:  # not a store write per report
+                    self._update_progress(outcome, done, total)
+                    last_saved = time.monotonic()
 
     def _update_progress(self, outcome: JobOutcome, done: int, total: int) -> None:
         outcome.job = self.store.update_job(

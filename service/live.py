@@ -56,7 +56,7 @@ class LiveReports:
                 return cached
             generation = self.generation
         with DBT_LOCK:
-            spec = load_report_spec()
+            spec = load_report_spec(self.settings)
             days = read_mart_days(self._client(), self.settings, spec, [org.org_id], start, end)
         mart_days = [days[(org.org_id, d)] for d in date_range(start, end) if (org.org_id, d) in days]
         report = build_report(org, start, end, mart_days, spec)

@@ -19,9 +19,8 @@ from clickhouse_connect.driver.client import Client
 
 from reports_store import Organization
 from service.calendar import start_of_day, zone
-from service.config import DBT_PROJECT_DIR, Settings
+from service.config import Settings
 
-MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 METRICS_MODEL = "agg_daily_org_metrics"
 BREAKDOWNS_MODEL = "agg_daily_org_breakdowns"
 REPORT_TABLES = (METRICS_MODEL, BREAKDOWNS_MODEL)
@@ -55,10 +54,10 @@ class ReportSpecError(RuntimeError):
     pass
 
 
-def load_report_spec(manifest_path=MANIFEST_PATH) -> ReportSpec:
+def load_report_spec(settings: Settings) -> ReportSpec:
     """The report declaration from dbt's manifest (written by every dbt invocation)."""
     try:
-        manifest = orjson.loads(manifest_path.read_bytes())
+        manifest = orjson.loads(settings.manifest_path.read_bytes())
     except FileNotFoundError:
         raise ReportSpecError("dbt manifest missing: run `python -m service dbt parse` first") from None
     models = {node["name"]: node for node in manifest["nodes"].values() if node["resource_type"] == "model"}

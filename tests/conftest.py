@@ -17,6 +17,8 @@ SESSION_DIR = Path(tempfile.mkdtemp(prefix="call-analytics-tests-"))
 os.environ["CHDB_PATH"] = str(SESSION_DIR / "warehouse")
 os.environ["REPORTS_STORE_URL"] = f"sqlite:///{SESSION_DIR / 'reports.db'}"
 os.environ["SCHEDULER_ENABLED"] = "false"
+# dbt's target folder is per process: parallel runs must not share a manifest.
+os.environ["DBT_TARGET_PATH"] = str(SESSION_DIR / "dbt-target")
 for name in ("CLICKHOUSE_URL", "API_KEY", "ORG_ID"):
     os.environ.pop(name, None)
 

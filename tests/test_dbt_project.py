@@ -57,7 +57,7 @@ def test_docs_generate_on_the_embedded_warehouse():
     get_client(settings)
     outcome = run_dbt(["docs", "generate"], settings)
     assert outcome.success, outcome.error
-    assert (DBT_PROJECT_DIR / "target" / "catalog.json").exists()
+    assert (settings.dbt_target_path / "catalog.json").exists()
 
 
 def test_a_second_process_gets_one_clear_line(session_dir):

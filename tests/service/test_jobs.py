@@ -73,7 +73,7 @@ def test_backfill_stores_reports_equal_to_the_oracle_then_skips_then_forces(jobs
     start, end = last_days(jobs)
     outcome = jobs.backfill(start, end)
     orgs = jobs.store.list_organizations()
-    assert outcome.job.status == "succeeded", outcome.failed
+    assert outcome.job.status == "succeeded", (outcome.job.error, outcome.failed)
     assert outcome.job.counts == {"generated": DAYS * len(orgs), "skipped": 0, "failed": 0}
     for org in orgs:
         for offset in range(DAYS):

@@ -45,8 +45,8 @@ def _page(default_org: str | None) -> str:
     return template.replace("{{DEFAULT_ORG}}", html.escape(default_org or "", quote=True))
 
 
-@router.get("/", response_class=HTMLResponse)
-@router.get("/dashboard", response_class=HTMLResponse)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@router.api_route("/dashboard", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def dashboard(state: State) -> HTMLResponse:
     """The page; it opens on the default organization (ORG_ID) when one is configured."""
     return HTMLResponse(_page(state.settings.org_id), headers=SECURITY_HEADERS)

@@ -98,6 +98,10 @@ const decFormat = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, m
 const fmtInt = (v) => (v === null || v === undefined ? "—" : intFormat.format(v));
 const fmtDec = (v) => (v === null || v === undefined ? "—" : decFormat.format(v));
 const fmtPct = (v) => (v === null || v === undefined ? "—" : `${decFormat.format(v)}%`);
+// Axis ticks are round numbers: no trailing zeros.
+const axisFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
+const fmtAxis = (v) => axisFormat.format(v);
+const fmtAxisPct = (v) => `${axisFormat.format(v)}%`;
 
 // Local dates are handled as "YYYY-MM-DD" strings; arithmetic goes through UTC so no local
 // timezone or DST of the reader's machine can shift a day.
@@ -139,7 +143,8 @@ function instant(iso, tz) {
   let text;
   try {
     text = new Intl.DateTimeFormat(undefined, {
-      dateStyle: "medium", timeStyle: "short", timeZone: tz || undefined, timeZoneName: "short",
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+      timeZone: tz || undefined, timeZoneName: "short",
     }).format(when);
   } catch {
     text = when.toLocaleString();
@@ -265,11 +270,17 @@ async function init() {
   await showOrganization();
 }
 
+/** An organization's name, with its id only when another organization has the same name. */
+function orgLabel(org) {
+  const twin = state.orgs.some((o) => o !== org && o.name === org.name);
+  return twin ? `${org.name} (${org.org_id})` : org.name;
+}
+
 function fillOrgSelect() {
   const select = $("org-select");
   select.replaceChildren(
     ...state.orgs.map((org) =>
-      h("option", { value: org.org_id }, `${org.name} (${org.org_id})${org.is_active ? "" : " — inactive"}`),
+      h("option", { value: org.org_id }, `${orgLabel(org)}${org.is_active ? "" : " (inactive)"}`),
     ),
   );
   select.disabled = !state.orgs.length;
@@ -440,6 +451,7 @@ function showEmpty(title, text, actions = [], kind = "empty") {
       : null,
   );
   box.hidden = false;
+  $("summary").dataset.shown = `${state.orgId}|none`;
   $("kpis").replaceChildren();
   $("kpis").hidden = true;
   $("breakdowns").replaceChildren(h("p", { class: "muted" }, "No report to break down."));
@@ -492,6 +504,8 @@ function renderReport(report, source) {
 
   renderKpis(report);
   renderBreakdowns(report.breakdowns || {});
+  // What is on screen, in one attribute: lets tests (and scripts) wait for a given view.
+  $("summary").dataset.shown = `${state.orgId}|${dates.start}|${dates.end}|${source}`;
   renderFreshness(report, source);
   highlightSelected();
   syncUrl();
@@ -515,9 +529,7 @@ function renderKpis(report) {
       detail = `${fmtInt(raw[countKey])} of ${fmtInt(raw[totalKey])} classified calls`;
     } else if (spec.kind === "int") {
       number = fmtInt(raw);
-      detail = spec.key === "classified_calls"
-        ? `of ${fmtInt(kpis.total_calls)} calls`
-        : `${fmtInt(classified)} classified`;
+      detail = spec.key === "classified_calls" ? `of ${fmtInt(kpis.total_calls)} calls` : callsPerDay(report);
     } else if (spec.kind === "pct") {
       number = fmtPct(raw);
       detail = success
@@ -544,6 +556,14 @@ function renderKpis(report) {
   $("kpis").hidden = false;
 }
 
+/** Under the total: the period's length, and the daily average when it spans several days. */
+function callsPerDay(report) {
+  const { start, end } = reportDates(report);
+  const days = daysBetween(start, end) + 1;
+  if (days === 1) return "on this day";
+  return `over ${days} days, ${fmtInt(Math.round(report.kpis.total_calls / days))} a day`;
+}
+
 function renderBreakdowns(breakdowns) {
   const names = [...Object.keys(BREAKDOWNS), ...Object.keys(breakdowns).filter((k) => !(k in BREAKDOWNS))];
   const blocks = names.filter((name) => name in breakdowns).map((name) => {
@@ -558,7 +578,7 @@ function renderBreakdowns(breakdowns) {
       const fill = h("div", { class: "bar-fill" });
       fill.style.width = `${(100 * item.count) / max}%`; // CSSOM, allowed by the page's CSP
       return h("tr", { class: `${item.value === null ? "none" : ""}`, hidden: index >= BREAKDOWN_ROWS },
-        h("th", { scope: "row" }, item.value === null ? "No value" : item.value),
+        h("th", { scope: "row" }, item.value === null ? "No value" : breakable(item.value)),
         h("td", { class: "bar-cell", "aria-hidden": "true" }, h("div", { class: "bar-track" }, fill)),
         h("td", { class: "num" }, fmtInt(item.count)),
         h("td", { class: "num" }, fmtPct(item.percentage)));
@@ -584,6 +604,11 @@ function renderBreakdowns(breakdowns) {
     return h("div", { class: "breakdown" }, h("h3", { id }, title), table, more);
   });
   $("breakdowns").replaceChildren(...blocks);
+}
+
+/** Agent values such as TRANSFER_SUCCEEDED may wrap after an underscore instead of mid-word. */
+function breakable(text) {
+  return text.split("_").flatMap((part, i) => (i ? [h("wbr"), `_${part}`] : [part]));
 }
 
 function renderFreshness(report, source) {
@@ -645,16 +670,19 @@ function renderScheduler() {
 // ---- trend charts ----------------------------------------------------------------------------
 
 const TRENDS = [
-  { title: "Calls per day", type: "bars", series: [{ key: "total_calls", name: "Calls" }], format: fmtInt },
-  { title: "Success rate", type: "lines", series: [{ key: "success_rate_percent", name: "Success rate" }], format: fmtPct },
+  { title: "Calls per day", type: "bars", series: [{ key: "total_calls", name: "Calls" }], format: fmtInt, axis: fmtAxis },
+  { title: "Success rate", type: "lines", series: [{ key: "success_rate_percent", name: "Success rate" }], format: fmtPct, axis: fmtAxisPct },
   {
     title: "Transfer rate",
     type: "lines",
     series: [
-      { key: "carrier_transfer_percentage", name: "Carrier asked for transfer" },
-      { key: "successfully_transferred_percentage", name: "Transferred for booking", second: true },
+      { key: "carrier_transfer_percentage", name: "Carrier asked for transfer", short: "asked for transfer" },
+      {
+        key: "successfully_transferred_percentage", name: "Transferred for booking", short: "transferred", second: true,
+      },
     ],
     format: fmtPct,
+    axis: fmtAxisPct,
   },
 ];
 
@@ -701,7 +729,7 @@ function trendChart(spec, days, byDate) {
   for (const tick of [0, top / 2, top]) {
     chart.append(
       svg("line", { class: "grid", x1: M.left, x2: W - M.right, y1: yAt(tick), y2: yAt(tick) }),
-      svg("text", { class: "axis", x: M.left - 6, y: yAt(tick) + 4, "text-anchor": "end" }, spec.format(tick)),
+      svg("text", { class: "axis", x: M.left - 6, y: yAt(tick) + 4, "text-anchor": "end" }, spec.axis(tick)),
     );
   }
   const labelled = new Set([0, Math.floor((days.length - 1) / 2), days.length - 1]);
@@ -778,8 +806,7 @@ function trendTable(rows) {
   const body = rows.slice().reverse().map((r) => h("tr", {},
     h("th", { scope: "row" }, h("button", {
       type: "button", class: "link-button", onclick: () => pickDay(r.report_date),
-      "aria-label": `Show ${longDate(r.report_date)}`,
-    }, r.report_date)),
+    }, longDate(r.report_date))),
     h("td", { class: "num" }, fmtInt(r.total_calls)),
     h("td", { class: "num" }, fmtPct(r.success_rate_percent)),
     h("td", { class: "num" }, fmtPct(r.carrier_transfer_percentage)),
@@ -820,9 +847,15 @@ function highlightSelected() {
       }));
     }
     const row = state.mode === "day" ? byDate.get(state.date) : null;
-    chartBox.querySelector(".latest").textContent = row
-      ? `${shortDate(state.date)}: ${spec.series.map((s) => `${spec.series.length > 1 ? `${s.name} ` : ""}${spec.format(row[s.key])}`).join(", ")}`
-      : state.mode === "range" ? "Shaded: the selected range" : "Shaded: the selected day";
+    let note;
+    if (row) {
+      note = `${shortDate(state.date)}: ${spec.series.map((s) => `${spec.format(row[s.key])}${s.short ? ` ${s.short}` : ""}`).join(", ")}`;
+    } else if (state.mode === "range") {
+      note = inView.length ? "Shaded: the selected range" : "The selected range is outside these days";
+    } else {
+      note = from ? `${shortDate(from)}: no stored report` : "";
+    }
+    chartBox.querySelector(".latest").textContent = note;
   });
 }
 
@@ -868,9 +901,13 @@ function wireEvents() {
       const end = state.date || addDays(todayIn(currentOrg().timezone), -1);
       showRange(state.start && state.mode === "range" ? state.start : addDays(end, -6), end);
     } else if (radio.value === "day" && radio.checked) {
+      // Back to one day: the day shown before, or else the last day of the range.
       state.mode = "day";
-      if (state.date) loadDay(state.date);
-      else loadLatest();
+      const day = state.date || state.end;
+      if (day) {
+        state.datePinned = true;
+        loadDay(day);
+      } else loadLatest();
     }
   }));
   $("date-input").addEventListener("change", (event) => {
