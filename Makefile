@@ -2,6 +2,8 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The browser tests' npm packages (axe-core); Chromium comes from Debian (scripts/install-browser-deps.sh).
+NODE_STAMP := node_modules/.package-lock.json
 
 .PHONY: setup demo run-daily test lint bench clean
 
@@ -27,7 +29,10 @@ lint: setup
 	$(VENV)/bin/ruff check service reports_store tests
 	$(VENV)/bin/ruff format --check service reports_store tests
 
-test: setup lint
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+test: setup $(NODE_STAMP) lint
 	$(VENV)/bin/pytest -q
 
 clean:

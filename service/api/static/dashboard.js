@@ -216,11 +216,11 @@ function explain(error) {
   if (!(error instanceof ApiError)) return `Unexpected error: ${error.message || error}`;
   switch (error.status) {
     case 401:
-      return `Refused: this action needs the admin key. Type it in the "Admin key" field. (${error.message})`;
+      return "Refused: this action needs the admin key. Type it in the “Admin key” field above.";
     case 403:
-      return `Refused: the admin key is not valid. Check it and try again. (${error.message})`;
-    case 503:
-      return `The warehouse is unavailable, nothing was changed. Try again shortly. (${error.message})`;
+      return "Refused: the admin key is not valid. Check it and try again.";
+    case 503: // the service's own words say what is down (warehouse or report store)
+      return `${error.message.replace(/\.$/, "")}. Try again shortly.`;
     case 0:
       return error.message;
     default:
@@ -232,15 +232,20 @@ function explain(error) {
 // Loading the page's data
 // ---------------------------------------------------------------------------------------------
 
-async function init() {
+function init() {
   wireEvents();
   restoreKey();
+  loadOrganizations();
+}
+
+/** The organizations, then the view the URL asks for (or the default organization's latest day). */
+async function loadOrganizations() {
   const params = new URLSearchParams(location.search);
   showStatus("loading", "Loading organizations…");
   try {
     state.orgs = await api("/api/orgs");
   } catch (error) {
-    showStatus("error", `Could not load the organizations. ${explain(error)}`, { retry: init });
+    showStatus("error", `Could not load the organizations. ${explain(error)}`, { retry: loadOrganizations });
     return;
   }
   showStatus(null);
@@ -478,10 +483,14 @@ function reportDates(report) {
 
 function renderSubtitle() {
   const org = currentOrg();
-  const period = state.mode === "range"
-    ? `${longDate(state.start)} – ${longDate(state.end)} (${daysBetween(state.start, state.end) + 1} days)`
-    : state.date ? longDate(state.date) : "";
-  $("report-title").textContent = state.mode === "range" ? "Key figures for the range" : "Key figures for the day";
+  let period = state.date ? longDate(state.date) : "";
+  if (state.mode === "range") {
+    period = state.start === state.end
+      ? longDate(state.start)
+      : `${longDate(state.start)} – ${longDate(state.end)} (${daysBetween(state.start, state.end) + 1} days)`;
+  }
+  const isRange = state.mode === "range" && state.start !== state.end;
+  $("report-title").textContent = isRange ? "Key figures for the range" : "Key figures for the day";
   $("report-subtitle").textContent = [org && org.name, period, org && org.timezone].filter(Boolean).join(" · ");
 }
 
@@ -540,8 +549,9 @@ function renderKpis(report) {
       detail = spec.key === "avg_minutes_per_call" ? `over ${fmtInt(kpis.total_calls)} calls` : "total talk time";
     }
     if (number === "—") {
+      // A ratio over zero calls has no value (null in the report), which is not the same as 0.
       unit = "";
-      detail = "No classified calls: no rate";
+      detail = spec.key === "avg_minutes_per_call" ? "No calls" : "No classified calls";
     }
     cards.push(
       h("li", { class: `kpi${spec.primary ? " primary" : ""}`, "data-kpi": spec.key },
