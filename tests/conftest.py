@@ -41,3 +41,13 @@ def make_settings(name: str, **overrides: object) -> Settings:
 @pytest.fixture(scope="session")
 def session_dir() -> Path:
     return SESSION_DIR
+
+
+def load_demo_data(settings: Settings, **options: int) -> None:
+    """Demo calls into the settings' source database, organizations into its report store."""
+    from reports_store import open_store
+    from service.demo_data import generate_demo_data
+    from service.warehouse import get_client
+
+    with open_store(settings.reports_store_url) as store:
+        generate_demo_data(get_client(settings), store, database=settings.clickhouse_database, **options)

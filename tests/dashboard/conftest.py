@@ -16,11 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from reports_store import open_store
 from service.calendar import today_in, zone
-from service.demo_data import generate_demo_data
-from service.warehouse import get_client
-from tests.conftest import make_settings
+from tests.conftest import load_demo_data, make_settings
 from tests.service.api.conftest import serve  # noqa: F401 - the fixture that starts the service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,16 +99,7 @@ def dashboard(serve) -> Dashboard:  # noqa: F811 - the imported fixture
     """The service with two demo organizations and their stored reports of four days."""
     _require_tools()  # fail before the slow set-up when the browser cannot run anyway
     settings = make_settings("dashboard", api_key=API_KEY)
-    with open_store(settings.reports_store_url) as store:
-        generate_demo_data(
-            get_client(settings),
-            store,
-            orgs=2,
-            days=7,
-            calls_per_day=40,
-            seed=11,
-            database=settings.clickhouse_database,
-        )
+    load_demo_data(settings, orgs=2, days=7, calls_per_day=40, seed=11)
     service = serve(settings)
     with httpx.Client(base_url=service.url, timeout=120) as client:
         orgs = client.get("/api/orgs").json()

@@ -10,10 +10,9 @@ from datetime import date, timedelta
 import pytest
 
 from service.calendar import today_in, zone
-from service.demo_data import generate_demo_data
 from service.warehouse import get_client
 from tests import oracle
-from tests.conftest import make_settings
+from tests.conftest import load_demo_data, make_settings
 from tests.service.api.conftest import API_KEY
 
 BREAKDOWN_ENDPOINTS = {
@@ -35,18 +34,7 @@ KPI_ENDPOINTS = {
 @pytest.fixture(scope="module")
 def api(serve):
     settings = make_settings("api", api_key=API_KEY)
-    from reports_store import open_store
-
-    with open_store(settings.reports_store_url) as store:
-        generate_demo_data(
-            get_client(settings),
-            store,
-            orgs=2,
-            days=4,
-            calls_per_day=40,
-            seed=3,
-            database=settings.clickhouse_database,
-        )
+    load_demo_data(settings, orgs=2, days=4, calls_per_day=40, seed=3)
     return serve(settings)
 
 

@@ -8,10 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
-from reports_store import open_store
-from service.demo_data import generate_demo_data
-from service.warehouse import get_client
-from tests.conftest import make_settings
+from tests.conftest import load_demo_data, make_settings
 from tests.service.api.conftest import API_KEY
 
 FUZZ_SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
@@ -20,16 +17,7 @@ FUZZ_SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=l
 @pytest.fixture(scope="module")
 def fuzz_service(serve):
     service_settings = make_settings("fuzz", api_key=API_KEY)
-    with open_store(service_settings.reports_store_url) as store:
-        generate_demo_data(
-            get_client(service_settings),
-            store,
-            orgs=1,
-            days=2,
-            calls_per_day=20,
-            seed=9,
-            database=service_settings.clickhouse_database,
-        )
+    load_demo_data(service_settings, orgs=1, days=2, calls_per_day=20, seed=9)
     return serve(service_settings)
 
 
