@@ -28,6 +28,7 @@ class ServiceState:
     ready: bool = False
     startup_error: str | None = None
     submit: Callable[..., Future] | None = None  # runs a background job, one at a time
+    warehouse_ok_at: float = 0.0  # monotonic time of the last successful warehouse ping
 
 
 def get_state(request: Request) -> ServiceState:
