@@ -37,3 +37,8 @@ test: setup $(NODE_STAMP) lint
 
 clean:
 	rm -rf .warehouse reports.db dbt_project/target dbt_project/logs
+
+# Benchmarks at BENCH_CALLS calls (default 5,000,000): writes bench/results/latest.json,
+# bench/results/latency.png and BENCHMARKS.md. About 11 minutes at the default scale.
+bench: setup
+	$(PY) -m bench

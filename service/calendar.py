@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 
@@ -17,10 +18,17 @@ class UnknownTimezone(ValueError):
     pass
 
 
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    """The tz database's zone names: available_timezones() walks the tzdata tree (milliseconds)."""
+    return frozenset(available_timezones())
+
+
+@lru_cache(maxsize=1024)
 def zone(name: str) -> ZoneInfo:
     """The tz database zone `name`, or UnknownTimezone with a helpful message."""
     try:
-        if name not in available_timezones() and name != "UTC":
+        if name not in _zone_names() and name != "UTC":
             raise ZoneInfoNotFoundError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

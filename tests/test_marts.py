@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from reports_store import open_store
-from service.dbt_runner import refresh_marts
+from service.dbt_runner import refresh_marts, run_dbt
 from service.demo_data import generate_demo_data
 from service.org_sync import sync_organizations
 from service.warehouse import get_client
@@ -197,3 +197,9 @@ def test_excluded_numbers_change_rebuilds_the_organization(env):
     outcome = refresh_marts(settings, org_ids=[org.org_id])
     assert outcome.success, outcome.failures
     assert_marts_equal_oracle(client, settings, store)
+
+
+def test_dbt_build_passes_every_data_test_and_unit_test(env):
+    settings, _, _ = env
+    outcome = run_dbt(["build"], settings)
+    assert outcome.success, outcome.failures or outcome.error

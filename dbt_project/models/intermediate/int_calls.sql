@@ -18,13 +18,21 @@ organizations as (
 runs as (
 
     -- A call is a distinct run id; the window bounds are constants, so the primary key
-    -- (timestamp, id) of the source limits the scan to the window.
+    -- (timestamp, id) of the source limits the scan to the window. A window limited to some
+    -- organizations only needs runs with a session of theirs (the sessions' primary key starts
+    -- with org_id); which organization a run belongs to is still decided by its latest session.
     select
         run_id,
         min(started_at) as call_started_at
     from {{ ref('stg_platform__runs') }}
     where started_at >= (select min(day_start_utc) from window_days)
       and started_at < (select max(day_end_utc) from window_days)
+      {%- if var('refresh_org_ids') %}
+      and run_id in (
+          select run_id from {{ source('platform', 'public_sessions') }}
+          where org_id in (select org_id from organizations)
+      )
+      {%- endif %}
     group by run_id
 
 ),
@@ -69,8 +77,11 @@ dated_calls as (
 
 outcomes as (
 
+    -- Only the window organizations' broker nodes: node_persistent_id leads the source's primary
+    -- key, and JSON is extracted for no other node's outputs.
     select * from {{ ref('stg_platform__node_outputs') }}
-    where run_id in (select run_id from runs)
+    where node_persistent_id in (select node_persistent_id from organizations)
+      and run_id in (select run_id from runs)
 
 ),
 

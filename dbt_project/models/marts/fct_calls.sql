@@ -1,7 +1,7 @@
 {{
     config(
         order_by='(org_id, report_date, run_id)',
-        partition_by='toYYYYMM(report_date)'
+        partition_by='toYear(report_date)'
     )
 }}
 -- depends_on: {{ ref('int_refresh_window') }} (the pre-hook deletes the window first)
