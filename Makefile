@@ -26,8 +26,8 @@ run-daily: setup
 	$(PY) -m service run-daily
 
 lint: setup
-	$(VENV)/bin/ruff check service reports_store tests
-	$(VENV)/bin/ruff format --check service reports_store tests
+	$(VENV)/bin/ruff check service reports_store tests bench
+	$(VENV)/bin/ruff format --check service reports_store tests bench
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund

@@ -13,7 +13,7 @@ from reports_store import Organization
 from service.calendar import date_range
 from service.config import Settings
 from service.dbt_runner import DBT_LOCK
-from service.reports import build_report, load_report_spec, read_mart_days
+from service.reports import ReportSpec, build_report, load_report_spec, read_mart_days
 from service.warehouse import get_client
 
 CACHE_SIZE = 4096
@@ -34,6 +34,23 @@ class LiveReports:
         self._lock = threading.Lock()
         self._local = threading.local()
         self.generation = 0
+        # The report declaration, parsed once per manifest version (parsing it costs milliseconds).
+        self._spec: tuple[tuple[int, int], ReportSpec] | None = None
+
+    def _report_spec(self) -> ReportSpec:
+        """load_report_spec, reused while the manifest file is unchanged (same mtime and size)."""
+        path = self.settings.manifest_path
+        try:
+            stat = path.stat()
+            version = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            return load_report_spec(self.settings)  # the missing manifest's error comes from there
+        cached = self._spec
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        spec = load_report_spec(self.settings)
+        self._spec = (version, spec)
+        return spec
 
     def _client(self) -> Client:
         client = getattr(self._local, "client", None)
@@ -46,6 +63,17 @@ class LiveReports:
             self._cache.clear()
             self.generation += 1
 
+    def cached(
+        self, org: Organization, start: date, end: date
+    ) -> tuple[dict[str, Any], datetime | None] | None:
+        """The cached report of [start, end], or None; never waits (callable from the event loop)."""
+        key = (org.org_id, org.timezone, start, end)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+            return cached
+
     def report(self, org: Organization, start: date, end: date) -> tuple[dict[str, Any], datetime | None]:
         """The report of [start, end] and when its mart rows were last refreshed."""
         key = (org.org_id, org.timezone, start, end)
@@ -56,7 +84,7 @@ class LiveReports:
                 return cached
             generation = self.generation
         with DBT_LOCK:
-            spec = load_report_spec(self.settings)
+            spec = self._report_spec()
             days = read_mart_days(self._client(), self.settings, spec, [org.org_id], start, end)
         mart_days = [days[(org.org_id, d)] for d in date_range(start, end) if (org.org_id, d) in days]
         report = build_report(org, start, end, mart_days, spec)

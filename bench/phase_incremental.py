@@ -1,0 +1,91 @@
+"""Phase 3: a day of new data arrives, then a plain refresh (the watermark decides what to rebuild).
+
+Also stores the reports the API phase reads: every organization over the load dates (Jobs.backfill,
+not forced, so already stored days are skipped).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bench.common import BenchConfig, Stopwatch, write_phase
+from reports_store import open_store
+from service.dbt_runner import refresh_marts, run_dbt
+from service.demo_data import generate_demo_data
+from service.jobs import Jobs
+from service.warehouse import get_client
+
+
+def main() -> None:
+    cfg = BenchConfig.from_env()
+    settings = cfg.settings()
+    client = get_client(settings)
+    store = open_store(settings.reports_store_url)
+    watch = Stopwatch()
+    outcome = run_dbt(["parse"], settings)  # dbt's first invocation in a process is not the refresh
+    if not outcome.success:
+        raise SystemExit(f"dbt parse failed: {outcome.error or outcome.failures}")
+
+    with watch.time("dbt_refresh_nothing_new_seconds"):
+        outcome = refresh_marts(settings)
+    if not outcome.success:
+        raise SystemExit(f"refresh failed: {outcome.error or outcome.failures}")
+
+    with watch.time("generate_new_day_seconds"):
+        summary = generate_demo_data(
+            client,
+            store,
+            orgs=cfg.orgs,
+            days=1,
+            calls_per_day=cfg.calls_per_day,
+            seed=cfg.seed,
+            end_date=cfg.new_day,
+            dst_days=False,
+        )
+    with watch.time("dbt_incremental_day_seconds"):
+        outcome = refresh_marts(settings)
+    if not outcome.success:
+        raise SystemExit(f"incremental refresh failed: {outcome.error or outcome.failures}")
+
+    schema = settings.dbt_schema
+    rebuilt = client.query(
+        f"SELECT count(), countIf(total_calls > 0), sum(total_calls) FROM {schema}.agg_daily_org_metrics "
+        "WHERE report_date = {day:Date}",
+        parameters={"day": cfg.new_day},
+    ).first_row
+    window = client.query(
+        f"SELECT count(), min(report_date), max(report_date) FROM {schema}.int_refresh_window"
+    ).first_row
+    if rebuilt[1] != cfg.orgs:
+        raise SystemExit(
+            f"the new day {cfg.new_day} is in the marts for {rebuilt[1]} of {cfg.orgs} organizations"
+        )
+
+    # Stored reports for the API phase: every organization, the last `load_dates` days.
+    last = cfg.new_day
+    first = last - timedelta(days=min(cfg.load_dates, cfg.days) - 1)
+    jobs = Jobs(settings, store)
+    with watch.time("backfill_all_orgs_load_dates_seconds"):
+        job = jobs.backfill(first, last)
+    if job.job.status != "succeeded":
+        raise SystemExit(f"backfill for the API phase failed: {job.job.error}")
+    store.close()
+    write_phase(
+        cfg,
+        "incremental",
+        {
+            **watch.seconds,
+            "new_day": cfg.new_day.isoformat(),
+            "new_day_runs": summary.runs,
+            "new_day_calls_in_marts": int(rebuilt[2] or 0),
+            "incremental_window_org_days": window[0],
+            "incremental_window": [str(window[1]), str(window[2])],
+            "load_first_date": first.isoformat(),
+            "load_last_date": last.isoformat(),
+            "stored_reports_for_load": len(job.generated) + len(job.skipped),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
