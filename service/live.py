@@ -76,12 +76,11 @@ class LiveReports:
 
     def report(self, org: Organization, start: date, end: date) -> tuple[dict[str, Any], datetime | None]:
         """The report of [start, end] and when its mart rows were last refreshed."""
+        hit = self.cached(org, start, end)
+        if hit is not None:
+            return hit
         key = (org.org_id, org.timezone, start, end)
         with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                return cached
             generation = self.generation
         with DBT_LOCK:
             spec = self._report_spec()

@@ -103,40 +103,34 @@ class ReportSummary(BaseModel):
     successfully_transferred_percentage: float | None = None
 
 
-class GenerateRequest(BaseModel):
+class OptionalOrgRequest(BaseModel):
+    """A request body whose optional org_id must be a valid identifier."""
+
+    @field_validator("org_id", check_fields=False)
+    @classmethod
+    def _org(cls, value: str | None) -> str | None:
+        return value if value is None else _identifier(value, "org_id")
+
+
+class GenerateRequest(OptionalOrgRequest):
     org_id: str | None = Field(default=None, description="Default: the default organization.")
     date: LocalDate | None = Field(
         default=None, description="Local date; default: yesterday in the org's zone."
     )
     force: bool = False
 
-    @field_validator("org_id")
-    @classmethod
-    def _org(cls, value: str | None) -> str | None:
-        return value if value is None else _identifier(value, "org_id")
 
-
-class DailyRunRequest(BaseModel):
+class DailyRunRequest(OptionalOrgRequest):
     org_id: str | None = Field(default=None, description="Default: every active organization.")
     date: LocalDate | None = Field(default=None, description="Default: yesterday in each org's zone.")
     force: bool = False
 
-    @field_validator("org_id")
-    @classmethod
-    def _org(cls, value: str | None) -> str | None:
-        return value if value is None else _identifier(value, "org_id")
 
-
-class BackfillRequest(BaseModel):
+class BackfillRequest(OptionalOrgRequest):
     org_id: str | None = Field(default=None, description="Default: every active organization.")
     start_date: LocalDate
     end_date: LocalDate
     force: bool = False
-
-    @field_validator("org_id")
-    @classmethod
-    def _org(cls, value: str | None) -> str | None:
-        return value if value is None else _identifier(value, "org_id")
 
 
 class Job(BaseModel):
