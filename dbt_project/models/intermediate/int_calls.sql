@@ -27,7 +27,7 @@ runs as (
     from {{ ref('stg_platform__runs') }}
     where started_at >= (select min(day_start_utc) from window_days)
       and started_at < (select max(day_end_utc) from window_days)
-      {%- if var('refresh_org_ids') %}
+      {%- if validated_org_ids() %}
       and run_id in (
           select run_id from {{ source('platform', 'public_sessions') }}
           where org_id in (select org_id from organizations)
