@@ -301,10 +301,7 @@ class Jobs:
         job: JobOutcome | None = None,
     ) -> JobOutcome:
         """Reports for every day of [start, end] of one organization (or every active one)."""
-        self.check_range(start, end)
-        orgs = [self.organization(org_id)] if org_id else self.store.list_organizations(active_only=True)
-        for org in orgs:
-            self.check_reportable(org, end)
+        orgs = self._backfill_organizations(start, end, org_id)
         days = list(date_range(start, end))
         return self._run_job(
             "backfill",
@@ -320,11 +317,16 @@ class Jobs:
 
     def start_backfill(self, start: date, end: date, org_id: str | None = None) -> JobOutcome:
         """Validate and record a backfill job without running it (the API runs it in the background)."""
+        self._backfill_organizations(start, end, org_id)
+        return self._start_job("backfill", org_id, start, end)
+
+    def _backfill_organizations(self, start: date, end: date, org_id: str | None) -> list[Organization]:
+        """The organizations a backfill of [start, end] covers, once the range is known to be valid."""
         self.check_range(start, end)
         orgs = [self.organization(org_id)] if org_id else self.store.list_organizations(active_only=True)
         for org in orgs:
             self.check_reportable(org, end)
-        return self._start_job("backfill", org_id, start, end)
+        return orgs
 
     def run_daily(
         self,
