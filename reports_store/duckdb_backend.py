@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from reports_store.errors import StoreBusy, StoreError
+from reports_store.errors import StoreBusy
 from reports_store.schema import Dialect
 from reports_store.sql import SqlReportStore, to_utc
 
@@ -41,10 +41,7 @@ class DuckDBReportStore(SqlReportStore):
         database = ":memory:" if self.path is None else str(self.path)
         super().__init__(url or f"duckdb:///{database}")
         if self.path is not None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"report store {self.url}: cannot create {self.path.parent}: {exc}") from exc
+            self._make_parent(self.path)
         self._write_lock = _write_lock_for(database)
         try:
             self._db = duckdb.connect(database)
@@ -57,12 +54,7 @@ class DuckDBReportStore(SqlReportStore):
             raise self._translate(exc) from exc
         except duckdb.Error as exc:
             raise self._translate(exc) from exc
-        try:
-            with self._translated_errors():
-                self._migrate()
-        except BaseException:
-            self.close()
-            raise
+        self._open()
 
     def _connect(self) -> Any:
         return self._db.cursor()  # a cursor is a connection of its own to the shared database

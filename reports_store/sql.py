@@ -12,6 +12,7 @@ from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
@@ -105,6 +106,22 @@ class SqlReportStore(ReportStore):
         self._every: list[Any] = []
         self._pool_lock = threading.Lock()
         self._closed = False
+
+    def _make_parent(self, path: Path) -> None:
+        """Create the store file's folder, with a one-line error when that is impossible."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"report store {self.url}: cannot create {path.parent}: {exc}") from exc
+
+    def _open(self) -> None:
+        """Bring the schema to the latest version; a store that cannot open releases its connections."""
+        try:
+            with self._translated_errors():
+                self._migrate()
+        except BaseException:
+            self.close()
+            raise
 
     # -- backend hooks -------------------------------------------------------------------------
     @abstractmethod

@@ -29,16 +29,8 @@ class SQLiteReportStore(SqlReportStore):
         self.path = Path(path).expanduser()
         super().__init__(url or f"sqlite:///{self.path}")
         self.busy_timeout_s = busy_timeout_s
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"report store {self.url}: cannot create {self.path.parent}: {exc}") from exc
-        try:
-            with self._translated_errors():
-                self._migrate()
-        except BaseException:
-            self.close()
-            raise
+        self._make_parent(self.path)
+        self._open()
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: the driver never opens transactions behind our back; we BEGIN ourselves.
