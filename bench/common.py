@@ -137,8 +137,8 @@ class BenchConfig:
         env.update(extra)
         return env
 
-    def settings(self):  # -> service.config.Settings (imported lazily: the driver stays light)
-        from service.config import Settings
+    def settings(self):  # -> service.core.config.Settings (imported lazily: the driver stays light)
+        from service.core.config import Settings
 
         return Settings(
             chdb_path=self.warehouse,

@@ -1,6 +1,6 @@
 """Phase 1: demo data at the chosen scale in the bench's own warehouse, then a full dbt build.
 
-Measures `dbt run --full-refresh` (service.dbt_runner.refresh_marts(full_refresh=True)) after an
+Measures `dbt run --full-refresh` (service.core.dbt_runner.refresh_marts(full_refresh=True)) after an
 untimed `dbt parse`, so the figure is the build and not dbt's first-invocation start-up.
 """
 
@@ -20,9 +20,9 @@ def main() -> None:
         leftover.unlink()
 
     from reports_store import open_store
-    from service.dbt_runner import refresh_marts, run_dbt
+    from service.core.dbt_runner import refresh_marts, run_dbt
+    from service.core.warehouse import get_client
     from service.demo_data import generate_demo_data
-    from service.warehouse import get_client
 
     settings = cfg.settings()
     client = get_client(settings)

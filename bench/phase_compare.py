@@ -1,7 +1,7 @@
 """Phase 2: the seed's approach against ours, for one organization-day and a 365-day backfill.
 
 - single report: seed-style (11 queries on the raw tables) vs a live report from the current marts
-  through service.live.LiveReports with its cache emptied before each call (2 mart queries);
+  through service.reports.live.LiveReports with its cache emptied before each call (2 mart queries);
   median over sampled days of the first organization.
 - backfill of one organization, day by day the seed's way (check, 11 queries, build, save), vs
   Jobs.backfill(force=True) end to end (the dbt rebuild of the window, then the reports), and vs
@@ -17,11 +17,11 @@ from datetime import date, timedelta
 from bench.common import BenchConfig, Stopwatch, median, write_phase
 from bench.seed_style import SeedStyleReports, kpi_differences
 from reports_store import ReportStore, open_store
-from service.calendar import date_range
-from service.dbt_runner import run_dbt
-from service.jobs import Jobs
-from service.live import LiveReports
-from service.warehouse import get_client
+from service.core.calendar import date_range
+from service.core.dbt_runner import run_dbt
+from service.core.warehouse import get_client
+from service.jobs.report_jobs import Jobs
+from service.reports.live import LiveReports
 
 
 class TimedJobs(Jobs):

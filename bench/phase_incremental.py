@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from bench.common import BenchConfig, Stopwatch, write_phase
 from reports_store import open_store
-from service.dbt_runner import refresh_marts, run_dbt
+from service.core.dbt_runner import refresh_marts, run_dbt
+from service.core.warehouse import get_client
 from service.demo_data import generate_demo_data
-from service.jobs import Jobs
-from service.warehouse import get_client
+from service.jobs.report_jobs import Jobs
 
 
 def main() -> None:

@@ -330,7 +330,7 @@ def markdown(r: dict[str, Any], cfg: BenchConfig) -> str:
         "build, save to its own SQLite store). It carries the metric contract's semantics so both sides "
         "compute the same numbers: local-day UTC bounds, session dedupe (latest, within the organization as "
         "the seed's sessions CTE is scoped), latest broker-node output, excluded numbers, contract field values.",
-        "- **Ours, one report**: `service.live.LiveReports.report` with its result cache emptied before each "
+        "- **Ours, one report**: `service.reports.live.LiveReports.report` with its result cache emptied before each "
         "call: two primary-key reads of the marts and the report built from the mart's YAML declaration.",
         "- **Ours, backfill end to end**: `Jobs.backfill(start, end, org, force=True)`: one dbt run over the "
         "window (`backfill_dbt_seconds`), then the reports built and stored.",

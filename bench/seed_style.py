@@ -33,7 +33,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from reports_store import Organization
-from service.calendar import day_bounds, zone
+from service.core.calendar import day_bounds, zone
 
 NON_CONVERTIBLE = ("load_not_available", "equipment_mismatch", "wrong_number", "voicemail", "caller_hung_up")
 BREAKDOWN_FIELDS = {

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from service.config import IDENTIFIER_RE, PHONE_RE, get_settings
+from service.core.config import IDENTIFIER_RE, PHONE_RE, get_settings
 
 app = typer.Typer(
     help="Call analytics: dbt on ClickHouse/chDB, daily report snapshots and the API.",
@@ -53,11 +53,11 @@ def parse_date(value: str | None, option: str) -> date | None:
 def operator_errors() -> Iterator[None]:
     """Turn the service's expected failures into one line and exit code 1."""
     from reports_store import StoreError
-    from service.calendar import UnknownTimezone
-    from service.jobs import JobError, RefreshFailed
-    from service.remote import RemoteError
-    from service.reports import ReportSpecError
-    from service.warehouse import WarehouseError
+    from service.core.calendar import UnknownTimezone
+    from service.core.warehouse import WarehouseError
+    from service.jobs.report_jobs import JobError, RefreshFailed
+    from service.operations.remote import RemoteError
+    from service.reports.builder import ReportSpecError
 
     try:
         yield
@@ -75,13 +75,13 @@ def operator_errors() -> Iterator[None]:
 
 def remote():
     """The running service that owns the embedded warehouse, if any (CLI work is sent there)."""
-    from service.remote import running_service
+    from service.operations.remote import running_service
 
     return running_service(get_settings())
 
 
 def open_jobs():
-    from service.jobs import Jobs, seed_default_organization
+    from service.jobs.report_jobs import Jobs, seed_default_organization
 
     jobs = Jobs(get_settings())
     seed_default_organization(jobs)
@@ -117,7 +117,7 @@ def finish_job(job: dict) -> None:
 )
 def dbt(ctx: typer.Context) -> None:
     """Run any dbt command (build, test, docs generate, ls, parse ...) on the configured warehouse."""
-    from service.dbt_runner import MODEL_COMMANDS, run_dbt
+    from service.core.dbt_runner import MODEL_COMMANDS, run_dbt
 
     with operator_errors():
         service = remote()
@@ -151,8 +151,8 @@ def demo_data(
 ) -> None:
     """Write realistic, messy demo calls into the source tables and register their organizations."""
     from reports_store import open_store
+    from service.core.warehouse import get_client
     from service.demo_data import generate_demo_data
-    from service.warehouse import get_client
 
     last_day = parse_date(end_date, "--end-date")
     settings = get_settings()
@@ -216,7 +216,7 @@ def backfill(
 
     from tqdm import tqdm
 
-    from service.jobs import yesterday
+    from service.jobs.report_jobs import yesterday
 
     if (start is None or end is None) and last_days is None:
         raise fail("give --start and --end, or --last-days N")
@@ -324,7 +324,7 @@ def orgs_add(
 ) -> None:
     """Register an organization."""
     from reports_store import Organization
-    from service.calendar import zone
+    from service.core.calendar import zone
 
     _check_identifier(org_id, "org id")
     _check_identifier(node, "node id")
@@ -365,7 +365,7 @@ def orgs_update(
     active: Annotated[bool | None, typer.Option("--active/--inactive", help="Schedule it or not.")] = None,
 ) -> None:
     """Change an organization; a new timezone, node or excluded numbers rebuilds its marts."""
-    from service.calendar import zone
+    from service.core.calendar import zone
 
     if node is not None:
         _check_identifier(node, "node id")
@@ -459,7 +459,7 @@ def scheduler_command() -> None:
     import logging
     import signal
 
-    from service.scheduler import Scheduler
+    from service.jobs.scheduler import Scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = get_settings()
@@ -493,7 +493,7 @@ def serve(
     import uvicorn
 
     from service.api.app import create_app
-    from service.warehouse import get_client
+    from service.core.warehouse import get_client
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()

@@ -24,7 +24,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from reports_store.models import Organization
-from service.config import DATABASE_NAME_RE
+from service.core.config import DATABASE_NAME_RE
 
 # Zones chosen for their traps: northern DST, southern DST, a +05:30 offset without DST, DST that
 # skips local midnight (Santiago), and plain UTC.

@@ -22,7 +22,7 @@ os.environ["DBT_TARGET_PATH"] = str(SESSION_DIR / "dbt-target")
 for name in ("CLICKHOUSE_URL", "API_KEY", "ORG_ID"):
     os.environ.pop(name, None)
 
-from service.config import Settings  # noqa: E402 - after the environment is set
+from service.core.config import Settings  # noqa: E402 - after the environment is set
 
 
 def make_settings(name: str, **overrides: object) -> Settings:
@@ -46,8 +46,8 @@ def session_dir() -> Path:
 def load_demo_data(settings: Settings, **options: int) -> None:
     """Demo calls into the settings' source database, organizations into its report store."""
     from reports_store import open_store
+    from service.core.warehouse import get_client
     from service.demo_data import generate_demo_data
-    from service.warehouse import get_client
 
     with open_store(settings.reports_store_url) as store:
         generate_demo_data(get_client(settings), store, database=settings.clickhouse_database, **options)

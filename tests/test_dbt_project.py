@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service.config import DBT_PROJECT_DIR, PROJECT_ROOT
-from service.dbt_runner import dbt_environment, run_dbt
-from service.warehouse import get_client
+from service.core.config import DBT_PROJECT_DIR, PROJECT_ROOT
+from service.core.dbt_runner import dbt_environment, run_dbt
+from service.core.warehouse import get_client
 from tests.conftest import make_settings
 
 # Things only chDB (or only a local engine) has: table functions reading the local machine or

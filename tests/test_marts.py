@@ -15,10 +15,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from reports_store import open_store
-from service.dbt_runner import refresh_marts, run_dbt
+from service.core.dbt_runner import refresh_marts, run_dbt
+from service.core.warehouse import get_client
 from service.demo_data import generate_demo_data
-from service.org_sync import sync_organizations
-from service.warehouse import get_client
+from service.organizations.warehouse_copy import sync_organizations
 from tests import oracle
 from tests.conftest import make_settings
 

@@ -19,14 +19,14 @@ from fastapi.responses import JSONResponse
 from reports_store import StoreError, UnknownOrganization
 from service.api.deps import ServiceState
 from service.api.routers import dashboard, live, orgs, reports, system
-from service.calendar import UnknownTimezone
-from service.config import Settings, get_settings
-from service.jobs import JobError, Jobs, RefreshFailed, seed_default_organization
-from service.live import LiveReports
-from service.remote import service_file
-from service.reports import ReportSpecError
-from service.scheduler import Scheduler
-from service.warehouse import WarehouseError
+from service.core.calendar import UnknownTimezone
+from service.core.config import Settings, get_settings
+from service.core.warehouse import WarehouseError
+from service.jobs.report_jobs import JobError, Jobs, RefreshFailed, seed_default_organization
+from service.jobs.scheduler import Scheduler
+from service.operations.remote import service_file
+from service.reports.builder import ReportSpecError
+from service.reports.live import LiveReports
 
 log = logging.getLogger("service.api")
 

@@ -12,11 +12,11 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Query, Request
 
 from reports_store import Organization, ReportStore
-from service.calendar import today_in, zone
-from service.config import IDENTIFIER_RE, Settings
-from service.jobs import MAX_RANGE_DAYS, Jobs
-from service.live import LiveReports
-from service.scheduler import Scheduler
+from service.core.calendar import today_in, zone
+from service.core.config import IDENTIFIER_RE, Settings
+from service.jobs.report_jobs import MAX_RANGE_DAYS, Jobs
+from service.jobs.scheduler import Scheduler
+from service.reports.live import LiveReports
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from service.config import IDENTIFIER_RE, PHONE_RE
+from service.core.config import IDENTIFIER_RE, PHONE_RE
 
 
 def _identifier(value: str, what: str) -> str:

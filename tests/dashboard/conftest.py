@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.calendar import today_in, zone
+from service.core.calendar import today_in, zone
 from tests.conftest import load_demo_data, make_settings
 from tests.service.api.conftest import serve  # noqa: F401 - the fixture that starts the service
 

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from service.calendar import UnknownTimezone, day_bounds, first_instant_at, local_days, zone
+from service.core.calendar import UnknownTimezone, day_bounds, first_instant_at, local_days, zone
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.config import PROJECT_ROOT
+from service.core.config import PROJECT_ROOT
 from tests.service.api.conftest import free_port
 
 

@@ -10,10 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from reports_store import StoreError
-from service.calendar import today_in, zone
+from service.core.calendar import today_in, zone
+from service.core.warehouse import get_client
 from service.demo_data import generate_demo_data
-from service.jobs import JobError, Jobs
-from service.warehouse import get_client
+from service.jobs.report_jobs import JobError, Jobs
 from tests import oracle
 from tests.conftest import make_settings
 

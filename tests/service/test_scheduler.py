@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from reports_store import Organization
-from service.jobs import Jobs
-from service.scheduler import Scheduler, next_fire
+from service.jobs.report_jobs import Jobs
+from service.jobs.scheduler import Scheduler, next_fire
 from tests.conftest import make_settings
 
 ORGS = [

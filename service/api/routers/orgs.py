@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from reports_store import Organization
 from service.api.deps import Admin, JobsDep, StoreDep
 from service.api.schemas import OrganizationIn, OrganizationOut, OrganizationPatch
-from service.calendar import zone
-from service.config import IDENTIFIER_RE
+from service.core.calendar import zone
+from service.core.config import IDENTIFIER_RE
 
 router = APIRouter(prefix="/api/orgs", tags=["organizations"])
 OrgIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=IDENTIFIER_RE.pattern)]

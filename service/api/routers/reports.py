@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from reports_store import ReportStore
 from service.api.deps import Admin, JobsDep, ServiceState, State, StoreDep, resolve_org
 from service.api.schemas import BackfillRequest, GenerateRequest, Job, Report, ReportSummary
-from service.jobs import with_stale_flag
+from service.jobs.report_jobs import with_stale_flag
 
 router = APIRouter(prefix="/api", tags=["stored reports"])
 

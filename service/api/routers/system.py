@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import Admin, OrgDep, ServiceState, State
 from service.api.schemas import DailyRunRequest, DbtRequest, DbtResult, Job
-from service.dbt_runner import DBT_LOCK, MODEL_COMMANDS, DbtOutcome, run_dbt
-from service.warehouse import get_client
+from service.core.dbt_runner import DBT_LOCK, MODEL_COMMANDS, DbtOutcome, run_dbt
+from service.core.warehouse import get_client
 
 router = APIRouter(tags=["system"])
 

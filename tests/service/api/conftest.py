@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 
 from service.api.app import create_app
-from service.config import Settings
+from service.core.config import Settings
 
 API_KEY = "test-admin-key"
 

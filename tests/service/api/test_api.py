@@ -9,8 +9,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from service.calendar import today_in, zone
-from service.warehouse import get_client
+from service.core.calendar import today_in, zone
+from service.core.warehouse import get_client
 from tests import oracle
 from tests.conftest import load_demo_data, make_settings
 from tests.service.api.conftest import API_KEY

@@ -16,11 +16,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from reports_store import JobRun, MartVersion, Organization, ReportStore, StoredReport, open_store
-from service.calendar import date_range, today_in, zone
-from service.config import Settings, get_settings
-from service.dbt_runner import DBT_LOCK, DbtOutcome, refresh_marts
-from service.reports import REPORT_TABLES, ReportSpec, build_report, load_report_spec, read_mart_days
-from service.warehouse import get_client
+from service.core.calendar import date_range, today_in, zone
+from service.core.config import Settings, get_settings
+from service.core.dbt_runner import DBT_LOCK, DbtOutcome, refresh_marts
+from service.core.warehouse import get_client
+from service.reports.builder import REPORT_TABLES, ReportSpec, build_report, load_report_spec, read_mart_days
 
 MAX_RANGE_DAYS = 366
 PROGRESS_SAVE_SECONDS = 0.5

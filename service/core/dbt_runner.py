@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
-from service.config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, get_settings
-from service.warehouse import get_client
+from service.core.config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, get_settings
+from service.core.warehouse import get_client
 
 # dbt keeps global state: one invocation at a time per process.
 DBT_LOCK = threading.RLock()
@@ -102,7 +102,7 @@ def run_dbt(
     """
     from dbt.cli.main import dbtRunner
 
-    from service import dbt_chdb
+    from service.core import dbt_chdb
 
     settings = settings or get_settings()
     command = args[0] if args else "help"
@@ -112,7 +112,7 @@ def run_dbt(
             # Open the warehouse first, so a busy embedded warehouse is one clear error line.
             get_client(settings)
         if sync_orgs and command in _COMMANDS_NEEDING_ORGS:
-            from service.org_sync import sync_organizations
+            from service.organizations.warehouse_copy import sync_organizations
 
             sync_organizations(settings, since=calendar_since)
         result = dbtRunner().invoke(_with_project_flags(args, settings))

@@ -10,7 +10,7 @@ from pathlib import Path
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from service.config import Settings, get_settings
+from service.core.config import Settings, get_settings
 
 SOURCE_DDL_PATH = Path(__file__).with_name("source_tables.sql")
 SOURCE_TABLES = ("public_runs", "public_sessions", "public_nodes", "public_node_outputs")

@@ -14,7 +14,7 @@ import clickhouse_connect
 from dbt.adapters.clickhouse import connections, dbclient
 from dbt.adapters.clickhouse.httpclient import ChHttpClient
 
-from service.warehouse import claim_embedded
+from service.core.warehouse import claim_embedded
 
 
 class ChdbClient(ChHttpClient):

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from service.config import Settings
+from service.core.config import Settings
 
 
 class RemoteError(RuntimeError):

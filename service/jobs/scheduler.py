@@ -18,8 +18,8 @@ from typing import Any
 import schedule
 
 from reports_store import Organization
-from service.calendar import first_instant_at, zone
-from service.jobs import Jobs
+from service.core.calendar import first_instant_at, zone
+from service.jobs.report_jobs import Jobs
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 20

@@ -18,8 +18,8 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from reports_store import Organization
-from service.calendar import start_of_day, zone
-from service.config import Settings
+from service.core.calendar import start_of_day, zone
+from service.core.config import Settings
 
 METRICS_MODEL = "agg_daily_org_metrics"
 BREAKDOWNS_MODEL = "agg_daily_org_breakdowns"

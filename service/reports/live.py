@@ -10,11 +10,11 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from reports_store import Organization
-from service.calendar import date_range
-from service.config import Settings
-from service.dbt_runner import DBT_LOCK
-from service.reports import ReportSpec, build_report, load_report_spec, read_mart_days
-from service.warehouse import get_client
+from service.core.calendar import date_range
+from service.core.config import Settings
+from service.core.dbt_runner import DBT_LOCK
+from service.core.warehouse import get_client
+from service.reports.builder import ReportSpec, build_report, load_report_spec, read_mart_days
 
 CACHE_SIZE = 4096
 

@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 from clickhouse_connect.driver.client import Client
 
 from reports_store.models import Organization
-from service.calendar import local_days, today_in, zone
-from service.config import Settings, get_settings
-from service.warehouse import get_client
+from service.core.calendar import local_days, today_in, zone
+from service.core.config import Settings, get_settings
+from service.core.warehouse import get_client
 
 # Days of calendar kept before the oldest call and after today (local), so windows and late
 # data always find their day.
