@@ -2,8 +2,8 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# The browser tests' npm packages (axe-core); Chromium comes from Debian (scripts/install-browser-deps.sh).
-NODE_STAMP := node_modules/.package-lock.json
+# What the browser tests need beyond .venv: Debian's Chromium and the npm packages (axe-core).
+BROWSER_STAMP := node_modules/.browser-deps
 
 .PHONY: setup demo run-daily test lint bench clean
 
@@ -26,13 +26,15 @@ run-daily: setup
 	$(PY) -m service run-daily
 
 lint: setup
-	$(VENV)/bin/ruff check service reports_store tests bench
-	$(VENV)/bin/ruff format --check service reports_store tests bench
+	$(VENV)/bin/ruff check service reports_store demo_data tests bench
+	$(VENV)/bin/ruff format --check service reports_store demo_data tests bench
 
-$(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
+$(BROWSER_STAMP): package.json package-lock.json scripts/install-browser-deps.sh
+	bash scripts/install-browser-deps.sh
+	touch $(BROWSER_STAMP)
 
-test: setup $(NODE_STAMP) lint
+# The whole suite: lint, then every test (real chDB, real dbt runs, real HTTP, a real browser).
+test: setup $(BROWSER_STAMP) lint
 	$(VENV)/bin/pytest -q
 
 clean:

@@ -1,4 +1,8 @@
-"""Records the report store keeps: organizations, daily reports and job runs."""
+"""Records the report store keeps: organizations, daily reports, job runs and mart versions.
+
+An `Organization` checks its identifiers, timezone and excluded numbers wherever it is built
+(API body, CLI options, a row read back from the store), by the rules of `reports_store.rules`.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,24 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from reports_store.rules import Identifier, PhoneNumber, TimezoneName
+
 
 class Organization(BaseModel):
-    org_id: str
-    name: str
-    node_persistent_id: str
-    timezone: str = "UTC"
-    excluded_numbers: list[str] = Field(default_factory=list)
+    model_config = {"validate_assignment": True}
+
+    org_id: Identifier
+    name: str = Field(min_length=1, max_length=200)
+    node_persistent_id: Identifier
+    timezone: TimezoneName = "UTC"
+    excluded_numbers: list[PhoneNumber] = Field(default_factory=list, max_length=1000)
     is_active: bool = True
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    def calendar_settings(self) -> tuple[str, str, list[str]]:
+        """What decides which calls fall on which of its days: a change rebuilds its marts."""
+        return self.timezone, self.node_persistent_id, sorted(self.excluded_numbers)
 
 
 class StoredReport(BaseModel):

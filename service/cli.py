@@ -1,5 +1,7 @@
 """Operator command line: `python -m service <command>`.
 
+Each command builds the application's own request model from its options and calls one method of
+`operations()`: in this process, or in the running service that owns the embedded warehouse.
 Every failure ends with one readable line on stderr and a non-zero exit, never a traceback.
 """
 
@@ -11,11 +13,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel, ValidationError
 
-from service.core.config import IDENTIFIER_RE, PHONE_RE, get_settings
+from reports_store import JobRun, StoreError
+from reports_store.rules import UnknownTimezone
+from service.core.config import get_settings
+from service.core.errors import ServiceError, describe_validation_error
+from service.jobs.requests import BackfillRequest, DailyRunRequest, GenerateRequest
+from service.operations import Operations, operations
+from service.organizations.models import NewOrganization, OrganizationChanges
 
 app = typer.Typer(
     help="Call analytics: dbt on ClickHouse/chDB, daily report snapshots and the API.",
@@ -32,6 +41,7 @@ app.add_typer(reports_app, name="reports")
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organization id (default: ORG_ID).")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Regenerate reports that already exist.")]
+DateOption = Annotated[str | None, typer.Option("--date", help="Local date, YYYY-MM-DD.")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -40,73 +50,60 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def parse_date(value: str | None, option: str) -> date | None:
+@contextmanager
+def operator_errors() -> Iterator[None]:
+    """Turn the service's expected failures and invalid options into one line and exit code 1."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise fail(describe_validation_error(exc)) from None
+    except (ServiceError, StoreError, UnknownTimezone) as exc:
+        raise fail((str(exc).splitlines() or [type(exc).__name__])[0]) from None
+
+
+@contextmanager
+def open_operations() -> Iterator[Operations]:
+    with operator_errors():
+        ops = operations(get_settings())
+        try:
+            yield ops
+        finally:
+            ops.close()
+
+
+def echo_json(value: Any) -> None:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    elif isinstance(value, list):
+        value = [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in value]
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def finish_job(job: JobRun) -> None:
+    """Print a job run's result and exit 1 if it failed."""
+    counts = job.counts
+    typer.echo(
+        f"job {job.id} {job.status}: {counts.get('generated', 0)} generated, "
+        f"{counts.get('skipped', 0)} skipped, {counts.get('failed', 0)} failed"
+    )
+    for key, error in list(job.details.get("failed", {}).items())[:20]:
+        typer.echo(f"  failed {key}: {error}", err=True)
+    if job.status == "failed":
+        raise fail(job.error or "job failed")
+
+
+def parse_day(value: str | None) -> date | None:
+    """A YYYY-MM-DD option; the request models check its range."""
     if value is None:
         return None
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise fail(f"{option} {value!r} is not a valid date: use YYYY-MM-DD") from None
+        raise fail(f"{value!r} is not a valid date: use YYYY-MM-DD") from None
 
 
-@contextmanager
-def operator_errors() -> Iterator[None]:
-    """Turn the service's expected failures into one line and exit code 1."""
-    from reports_store import StoreError
-    from service.core.calendar import UnknownTimezone
-    from service.core.warehouse import WarehouseError
-    from service.jobs.report_jobs import JobError, RefreshFailed
-    from service.operations.remote import RemoteError
-    from service.reports.builder import ReportSpecError
-
-    try:
-        yield
-    except (
-        JobError,
-        RefreshFailed,
-        StoreError,
-        WarehouseError,
-        ReportSpecError,
-        UnknownTimezone,
-        RemoteError,
-    ) as exc:
-        raise fail(str(exc).splitlines()[0]) from None
-
-
-def remote():
-    """The running service that owns the embedded warehouse, if any (CLI work is sent there)."""
-    from service.operations.remote import running_service
-
-    return running_service(get_settings())
-
-
-def open_jobs():
-    from service.jobs.report_jobs import Jobs, seed_default_organization
-
-    jobs = Jobs(get_settings())
-    seed_default_organization(jobs)
-    return jobs
-
-
-def echo_json(value: object) -> None:
-    typer.echo(json.dumps(value, indent=2, default=str))
-
-
-def finish(outcome) -> None:
-    finish_job(outcome.job.model_dump(mode="json"))
-
-
-def finish_job(job: dict) -> None:
-    """Print a job run's result (in-process or from the running service) and exit 1 if it failed."""
-    counts = job.get("counts", {})
-    typer.echo(
-        f"job {job['id']} {job['status']}: {counts.get('generated', 0)} generated, "
-        f"{counts.get('skipped', 0)} skipped, {counts.get('failed', 0)} failed"
-    )
-    for key, error in list((job.get("details") or {}).get("failed", {}).items())[:20]:
-        typer.echo(f"  failed {key}: {error}", err=True)
-    if job["status"] == "failed":
-        raise fail(job.get("error") or "job failed")
+def split_numbers(value: str | None) -> list[str] | None:
+    return None if value is None else [n.strip() for n in value.split(",") if n.strip()]
 
 
 # -- dbt and demo data --------------------------------------------------------------------------
@@ -117,26 +114,17 @@ def finish_job(job: dict) -> None:
 )
 def dbt(ctx: typer.Context) -> None:
     """Run any dbt command (build, test, docs generate, ls, parse ...) on the configured warehouse."""
-    from service.core.dbt_runner import MODEL_COMMANDS, run_dbt
-
-    with operator_errors():
-        service = remote()
-        if service is not None:
-            typer.echo(f"sending to the running service at {service.url}", err=True)
-            result = service.request("POST", "/api/admin/dbt", json={"args": ctx.args})
-            for failure in result["failures"]:
-                typer.echo(failure, err=True)
-            if not result["success"]:
-                raise fail(result.get("error") or f"dbt {result['command']} failed")
-            typer.echo(f"dbt {result['command']}: success")
-            return
-        outcome = run_dbt(ctx.args)
-        if outcome.success and ctx.args and ctx.args[0] in MODEL_COMMANDS:
-            open_jobs().after_refresh()  # stored reports of rebuilt days may now read as stale
+    with open_operations() as ops:
+        if ops.where != "in-process":
+            typer.echo(f"sending to the running service at {ops.where}", err=True)
+        outcome = ops.dbt(ctx.args)
+    if ops.where != "in-process":  # in-process dbt printed to this terminal itself
+        for line in outcome.output:
+            typer.echo(line)
     if not outcome.success:
         if outcome.error:
-            raise fail(outcome.error.strip().splitlines()[-1])
-        raise typer.Exit(1)
+            raise fail(outcome.error.strip().splitlines()[-1], outcome.exit_code)
+        raise typer.Exit(outcome.exit_code)
 
 
 @app.command("demo-data")
@@ -150,30 +138,28 @@ def demo_data(
     ] = None,
 ) -> None:
     """Write realistic, messy demo calls into the source tables and register their organizations."""
+    from demo_data import generate_demo_data
+
     from reports_store import open_store
     from service.core.warehouse import get_client
-    from service.demo_data import generate_demo_data
+    from service.operations.remote import running_service_url
 
-    last_day = parse_date(end_date, "--end-date")
+    last_day = parse_day(end_date)
     settings = get_settings()
-    service = remote()
-    if service is not None:
-        raise fail(
-            f"the service at {service.url} owns the warehouse: stop it, load the demo data, start it again"
+    url = running_service_url(settings)
+    if url is not None:
+        raise fail(f"the service at {url} owns the warehouse: stop it, load the demo data, start it again")
+    with operator_errors(), open_store(settings.reports_store_url) as store:
+        summary = generate_demo_data(
+            get_client(settings),
+            store,
+            orgs=orgs,
+            days=days,
+            calls_per_day=calls_per_day,
+            seed=seed,
+            end_date=last_day,
+            database=settings.clickhouse_database,
         )
-    with operator_errors():
-        client = get_client(settings)
-        with open_store(settings.reports_store_url) as store:
-            summary = generate_demo_data(
-                client,
-                store,
-                orgs=orgs,
-                days=days,
-                calls_per_day=calls_per_day,
-                seed=seed,
-                end_date=last_day,
-                database=settings.clickhouse_database,
-            )
     typer.echo(f"demo data: {summary}")
 
 
@@ -189,15 +175,9 @@ def run_daily(
     force: ForceOption = False,
 ) -> None:
     """Store yesterday's report (in each organization's own timezone) for every active organization."""
-    report_day = parse_date(day, "--date")
-    with operator_errors():
-        service = remote()
-        if service is not None:
-            body = {"date": report_day.isoformat() if report_day else None, "org_id": org, "force": force}
-            finish_job(service.request("POST", "/api/admin/run-daily", json=body))
-            return
-        outcome = open_jobs().run_daily(report_day, org, force=force)
-    finish(outcome)
+    with open_operations() as ops:
+        job = ops.run_daily(DailyRunRequest(date=parse_day(day), org_id=org, force=force))
+    finish_job(job)
 
 
 @app.command()
@@ -212,56 +192,23 @@ def backfill(
     force: ForceOption = False,
 ) -> None:
     """Store the reports of every day in a range: one dbt run for the window, then all reports."""
-    from datetime import timedelta
-
     from tqdm import tqdm
 
-    from service.jobs.report_jobs import yesterday
-
-    if (start is None or end is None) and last_days is None:
-        raise fail("give --start and --end, or --last-days N")
-    first, last = parse_date(start, "--start"), parse_date(end, "--end")
     with operator_errors():
-        service = remote()
-        if service is not None:
-            if last_days is not None:
-                raise fail("with a running service give --start and --end")
-            finish_job(_remote_backfill(service, first, last, org, force))
-            return
-        jobs = open_jobs()
-        if last_days is not None:
-            orgs = [jobs.organization(org)] if org else jobs.store.list_organizations(active_only=True)
-            if not orgs:
-                raise fail("no active organization: add one with `orgs add` or generate demo data")
-            last = min(yesterday(o) for o in orgs)
-            first = last - timedelta(days=last_days - 1)
-        with tqdm(total=0, unit="report", desc="backfill", file=sys.stderr, disable=None) as bar:
+        request = BackfillRequest(
+            start_date=parse_day(start), end_date=parse_day(end), last_days=last_days, org_id=org, force=force
+        )
+    with (
+        open_operations() as ops,
+        tqdm(total=0, unit="report", desc="backfill", file=sys.stderr, disable=None) as bar,
+    ):
 
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.n = done
-                bar.refresh()
-
-            outcome = jobs.backfill(first, last, org, force=force, progress=progress)
-    finish(outcome)
-
-
-def _remote_backfill(service, first: date, last: date, org: str | None, force: bool) -> dict:
-    """Start the backfill in the running service and follow its progress."""
-    import time
-
-    from tqdm import tqdm
-
-    body = {"start_date": first.isoformat(), "end_date": last.isoformat(), "org_id": org, "force": force}
-    job = service.request("POST", "/api/reports/backfill", json=body)
-    typer.echo(f"job {job['id']} started in the running service at {service.url}", err=True)
-    with tqdm(total=100, unit="%", desc="backfill", file=sys.stderr, disable=None) as bar:
-        while job["status"] == "running":
-            time.sleep(0.5)
-            job = service.request("GET", f"/api/jobs/{job['id']}")
-            bar.n = round(100 * job["progress"])
+        def progress(done: int, total: int) -> None:
+            bar.total, bar.n = total, done
             bar.refresh()
-    return job
+
+        job = ops.backfill(request, progress)
+    finish_job(job)
 
 
 @app.command()
@@ -271,47 +218,20 @@ def generate(
     force: ForceOption = False,
 ) -> None:
     """Refresh one organization-day, build its report and store it (JSON on stdout)."""
-    report_day = parse_date(day, "--date")
-    with operator_errors():
-        service = remote()
-        if service is not None:
-            body = {"org_id": org, "date": report_day.isoformat() if report_day else None, "force": force}
-            echo_json(service.request("POST", "/api/reports/generate", json=body))
-            return
-        result = open_jobs().generate(org, report_day, force=force)
-    typer.echo(f"{result.status}", err=True)
+    with open_operations() as ops:
+        result = ops.generate(GenerateRequest(org_id=org, date=parse_day(day), force=force))
+    typer.echo(result.status, err=True)
     echo_json(result.report)
 
 
 # -- organizations -------------------------------------------------------------------------------
 
 
-def _check_identifier(value: str, what: str) -> str:
-    if not IDENTIFIER_RE.match(value):
-        raise fail(f"{what} {value!r} must be 1-128 characters of letters, digits and . _ : -")
-    return value
-
-
-def _parse_numbers(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    numbers = [n.strip() for n in value.split(",") if n.strip()]
-    for number in numbers:
-        if not PHONE_RE.match(number):
-            raise fail(f"excluded number {number!r} is not in E.164 form (+ then 2-15 digits)")
-    return numbers
-
-
 @orgs_app.command("list")
 def orgs_list() -> None:
     """All organizations as JSON."""
-    with operator_errors():
-        service = remote()
-        if service is not None:
-            echo_json(service.request("GET", "/api/orgs"))
-            return
-        orgs = open_jobs().store.list_organizations()
-    echo_json([org.model_dump(mode="json") for org in orgs])
+    with open_operations() as ops:
+        echo_json(ops.organizations())
 
 
 @orgs_app.command("add")
@@ -323,34 +243,16 @@ def orgs_add(
     excluded_numbers: Annotated[str | None, typer.Option(help="Comma-separated E.164 numbers.")] = None,
 ) -> None:
     """Register an organization."""
-    from reports_store import Organization
-    from service.core.calendar import zone
-
-    _check_identifier(org_id, "org id")
-    _check_identifier(node, "node id")
-    numbers = _parse_numbers(excluded_numbers) or []
     with operator_errors():
-        zone(timezone)
-        service = remote()
-        if service is not None:
-            body = {
-                "org_id": org_id,
-                "name": name,
-                "node_persistent_id": node,
-                "timezone": timezone,
-                "excluded_numbers": numbers,
-            }
-            echo_json(service.request("POST", "/api/orgs", json=body))
-            return
-        jobs = open_jobs()
-        if jobs.store.get_organization(org_id):
-            raise fail(f"organization {org_id!r} exists: use `orgs update`")
-        org = jobs.save_organization(
-            Organization(
-                org_id=org_id, name=name, node_persistent_id=node, timezone=timezone, excluded_numbers=numbers
-            )
+        new = NewOrganization(
+            org_id=org_id,
+            name=name,
+            node_persistent_id=node,
+            timezone=timezone,
+            excluded_numbers=split_numbers(excluded_numbers) or [],
         )
-    echo_json(org.model_dump(mode="json"))
+    with open_operations() as ops:
+        echo_json(ops.create_organization(new))
 
 
 @orgs_app.command("update")
@@ -365,45 +267,24 @@ def orgs_update(
     active: Annotated[bool | None, typer.Option("--active/--inactive", help="Schedule it or not.")] = None,
 ) -> None:
     """Change an organization; a new timezone, node or excluded numbers rebuilds its marts."""
-    from service.core.calendar import zone
-
-    if node is not None:
-        _check_identifier(node, "node id")
-    numbers = _parse_numbers(excluded_numbers)
     with operator_errors():
-        if timezone is not None:
-            zone(timezone)
-        changes = {
+        given = {
             "name": name,
             "node_persistent_id": node,
             "timezone": timezone,
-            "excluded_numbers": numbers,
+            "excluded_numbers": split_numbers(excluded_numbers),
             "is_active": active,
         }
-        service = remote()
-        if service is not None:
-            body = {k: v for k, v in changes.items() if v is not None}
-            echo_json(service.request("PATCH", f"/api/orgs/{org_id}", json=body))
-            return
-        jobs = open_jobs()
-        org = jobs.organization(org_id)
-        org = jobs.save_organization(
-            org.model_copy(update={k: v for k, v in changes.items() if v is not None})
-        )
-    echo_json(org.model_dump(mode="json"))
+        changes = OrganizationChanges(**{k: v for k, v in given.items() if v is not None})
+    with open_operations() as ops:
+        echo_json(ops.update_organization(org_id, changes))
 
 
 @orgs_app.command("deactivate")
 def orgs_deactivate(org_id: Annotated[str, typer.Argument(help="Organization id.")]) -> None:
     """Stop scheduling an organization's reports (its data and reports stay)."""
-    with operator_errors():
-        service = remote()
-        if service is not None:
-            service.request("PATCH", f"/api/orgs/{org_id}", json={"is_active": False})
-        else:
-            jobs = open_jobs()
-            jobs.organization(org_id)
-            jobs.store.deactivate_organization(org_id)
+    with open_operations() as ops:
+        ops.update_organization(org_id, OrganizationChanges(is_active=False))
     typer.echo(f"{org_id} deactivated")
 
 
@@ -413,19 +294,12 @@ def orgs_deactivate(org_id: Annotated[str, typer.Argument(help="Organization id.
 @reports_app.command("list")
 def reports_list(
     org: OrgOption = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 30,
+    limit: Annotated[int, typer.Option(min=1, max=366)] = 30,
     offset: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
     """Stored reports with their headline KPIs, newest first (JSON)."""
-    with operator_errors():
-        service = remote()
-        if service is not None:
-            params = {"limit": limit, "offset": offset} | ({"org_id": org} if org else {})
-            echo_json(service.request("GET", "/api/reports", params=params))
-            return
-        jobs = open_jobs()
-        summaries = jobs.store.list_report_summaries(jobs.organization(org).org_id, limit, offset)
-    echo_json(summaries)
+    with open_operations() as ops:
+        echo_json(ops.report_summaries(org, limit, offset))
 
 
 @reports_app.command("show")
@@ -434,23 +308,9 @@ def reports_show(
     org: OrgOption = None,
 ) -> None:
     """One stored report as JSON, with its `stale` flag."""
-    with operator_errors():
-        service = remote()
-        if service is not None:
-            path = "/api/reports/latest" if day == "latest" else f"/api/reports/{parse_date(day, 'date')}"
-            echo_json(service.request("GET", path, params={"org_id": org} if org else {}))
-            return
-        jobs = open_jobs()
-        org_id = jobs.organization(org).org_id
-        if day == "latest":
-            latest = jobs.store.get_latest_report(org_id)
-            report_day = latest.report_date if latest else None
-        else:
-            report_day = parse_date(day, "date")
-        report = jobs.stored_report(org_id, report_day) if report_day else None
-    if report is None:
-        raise fail(f"no stored report for {org_id} on {day}: generate it first")
-    echo_json(report)
+    report_day = None if day == "latest" else parse_day(day)
+    with open_operations() as ops:
+        echo_json(ops.report(org, report_day))
 
 
 @app.command("scheduler")
@@ -460,16 +320,19 @@ def scheduler_command() -> None:
     import signal
 
     from service.jobs.scheduler import Scheduler
+    from service.operations.local import LocalOperations
+    from service.operations.remote import running_service_url
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = get_settings()
     if not settings.scheduler_enabled:
         raise fail("the scheduler is disabled (SCHEDULER_ENABLED=false)")
-    service = remote()
-    if service is not None:
-        raise fail(f"the service at {service.url} already runs the scheduler")
+    url = running_service_url(settings)
+    if url is not None:
+        raise fail(f"the service at {url} already runs the scheduler")
     with operator_errors():
-        scheduler = Scheduler(open_jobs())
+        local = LocalOperations(settings)
+    scheduler = Scheduler(local.services.jobs)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     scheduler.start()
@@ -480,6 +343,7 @@ def scheduler_command() -> None:
     except KeyboardInterrupt:
         pass
     scheduler.stop()
+    local.close()
 
 
 @app.command()

@@ -18,7 +18,7 @@ from reports_store import open_store
 from service.core.dbt_runner import refresh_marts, run_dbt
 from service.core.warehouse import get_client
 from service.demo_data import generate_demo_data
-from service.organizations.warehouse_copy import sync_organizations
+from service.core.warehouse_orgs import sync_organizations
 from tests import oracle
 from tests.conftest import make_settings
 

@@ -16,17 +16,18 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 
-from reports_store import StoreError, UnknownOrganization
+from reports_store import StoreError
+from reports_store import UnknownOrganization as StoreUnknownOrganization
+from reports_store.rules import UnknownTimezone
 from service.api.deps import ServiceState
-from service.api.routers import dashboard, live, orgs, reports, system
-from service.core.calendar import UnknownTimezone
+from service.api.routers import dashboard, docs, live, orgs, reports, system
 from service.core.config import Settings, get_settings
-from service.core.warehouse import WarehouseError
-from service.jobs.report_jobs import JobError, Jobs, RefreshFailed, seed_default_organization
+from service.core.errors import ServiceError, describe_validation_error
 from service.jobs.scheduler import Scheduler
 from service.operations.remote import service_file
-from service.reports.builder import ReportSpecError
-from service.reports.live import LiveReports
+from service.reports.catalog import load_catalog
+from service.reports.response_cache import StoredResponseCache
+from service.services import Services
 
 log = logging.getLogger("service.api")
 
@@ -34,24 +35,35 @@ log = logging.getLogger("service.api")
 def _prepare(state: ServiceState) -> None:
     """Build missing models (or refresh them) before /health says healthy."""
     try:
-        seed_default_organization(state.jobs)
-        state.jobs.refresh()
+        state.services.organizations.seed_default()
+        reason = state.services.refresher.needs_refresh()
+        if reason is None:
+            log.info("start-up: the marts are up to date, no dbt run needed")
+        else:
+            log.info("start-up: refreshing the marts (%s)", reason)
+            state.services.refresher.refresh()
         state.ready = True
         state.scheduler.start()
     except Exception as exc:  # reported by /health, the service keeps answering
         state.startup_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         log.error("start-up failed: %s", state.startup_error)
+    finally:
+        state.starting = False
 
 
 def create_app(settings: Settings | None = None, *, url: str | None = None) -> FastAPI:
     settings = settings or get_settings()
+    catalog = load_catalog(settings.dbt_project_dir)  # the live endpoints follow it
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        jobs = Jobs(settings)
-        live_reports = LiveReports(settings)
-        jobs.refresh_listeners.append(live_reports.invalidate)
-        state = ServiceState(settings=settings, jobs=jobs, live=live_reports, scheduler=Scheduler(jobs))
+        services = Services.open(settings)
+        state = ServiceState(
+            settings=settings,
+            services=services,
+            scheduler=Scheduler(services.jobs),
+            response_cache=StoredResponseCache(services.store),
+        )
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job")
         state.submit = executor.submit
         app.state.service = state
@@ -71,22 +83,30 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
             executor.shutdown(wait=True, cancel_futures=True)
             if marker is not None and marker.exists():
                 marker.unlink()
-            jobs.store.close()
+            services.close()
 
     app = FastAPI(
         title="Call analytics",
         version="1.0",
         description="Per-organization daily call metrics from dbt marts, stored daily reports, organizations.",
         lifespan=lifespan,
+        docs_url=None,  # served by routers/docs.py from local files
+        redoc_url=None,
     )
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
-    for router in (live.router, reports.router, orgs.router, system.router):
+    for router in (
+        live.build_router(catalog),
+        reports.router,
+        orgs.router,
+        system.router,
+        dashboard.router,
+        docs.router,
+    ):
         app.include_router(router)
-    app.include_router(dashboard.router)
     install_error_handlers(app)
     return app
 
@@ -96,35 +116,27 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Clear messages for bad input, 503 for an unavailable warehouse, never a stack trace."""
+    """Each failure by its type: clear messages for bad input, 503 for an unavailable dependency,
+    never a stack trace."""
 
     @app.exception_handler(RequestValidationError)
     async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(
-                str(part) for part in error.get("loc", ()) if part not in ("query", "body", "path")
-            )
-            problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
-        return _error(422, "; ".join(problems))
+        return _error(422, describe_validation_error(exc))
 
-    @app.exception_handler(UnknownOrganization)
-    async def unknown_org(_: Request, exc: UnknownOrganization) -> JSONResponse:
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if exc.status_code == 503:
+            message = f"The warehouse is unavailable, nothing was changed: {message}"
+        return _error(exc.status_code, message)
+
+    @app.exception_handler(StoreUnknownOrganization)
+    async def unknown_org(_: Request, exc: StoreUnknownOrganization) -> JSONResponse:
         return _error(404, str(exc))
-
-    @app.exception_handler(JobError)
-    async def job_error(_: Request, exc: JobError) -> JSONResponse:
-        return _error(404 if str(exc).startswith("Unknown organization") else 400, str(exc))
 
     @app.exception_handler(UnknownTimezone)
     async def bad_timezone(_: Request, exc: UnknownTimezone) -> JSONResponse:
         return _error(400, str(exc))
-
-    @app.exception_handler(WarehouseError)
-    @app.exception_handler(RefreshFailed)
-    @app.exception_handler(ReportSpecError)
-    async def warehouse_down(_: Request, exc: Exception) -> JSONResponse:
-        return _error(503, f"The warehouse is unavailable, nothing was changed: {str(exc).splitlines()[0]}")
 
     @app.exception_handler(StoreError)
     async def store_down(_: Request, exc: StoreError) -> JSONResponse:

@@ -6,26 +6,28 @@ import hmac
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Query, Request
 
-from reports_store import Organization, ReportStore
-from service.core.calendar import today_in, zone
-from service.core.config import IDENTIFIER_RE, Settings
-from service.jobs.report_jobs import MAX_RANGE_DAYS, Jobs
+from reports_store import Organization
+from reports_store.rules import Identifier
+from service.core.calendar import DateWindow, LocalDate
+from service.core.config import Settings
 from service.jobs.scheduler import Scheduler
-from service.reports.live import LiveReports
+from service.reports.live import live_window
+from service.reports.response_cache import StoredResponseCache
+from service.services import Services
 
 
 @dataclass
 class ServiceState:
     settings: Settings
-    jobs: Jobs
-    live: LiveReports
+    services: Services
     scheduler: Scheduler
+    response_cache: StoredResponseCache
     ready: bool = False
+    starting: bool = True
     startup_error: str | None = None
     submit: Callable[..., Future] | None = None  # runs a background job, one at a time
     warehouse_ok_at: float = 0.0  # monotonic time of the last successful warehouse ping
@@ -38,16 +40,11 @@ def get_state(request: Request) -> ServiceState:
 State = Annotated[ServiceState, Depends(get_state)]
 
 
-def get_jobs(state: State) -> Jobs:
-    return state.jobs
+def get_services(state: State) -> Services:
+    return state.services
 
 
-def get_store(state: State) -> ReportStore:
-    return state.jobs.store
-
-
-JobsDep = Annotated[Jobs, Depends(get_jobs)]
-StoreDep = Annotated[ReportStore, Depends(get_store)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def require_admin(state: State, authorization: Annotated[str | None, Header()] = None) -> None:
@@ -68,52 +65,26 @@ def require_admin(state: State, authorization: Annotated[str | None, Header()] =
 
 Admin = Depends(require_admin)
 
+OrgIdQuery = Annotated[Identifier | None, Query(description="Default: the default organization (ORG_ID).")]
 
-def resolve_org(
-    state: State,
-    org_id: Annotated[str | None, Query(description="Default: the default organization.")] = None,
-) -> Organization:
-    org_id = org_id or state.settings.org_id
-    if not org_id:
-        raise HTTPException(400, "No org_id given and no default organization (ORG_ID) is configured")
-    if not IDENTIFIER_RE.match(org_id):
-        raise HTTPException(400, "org_id must be 1-128 characters of letters, digits and . _ : -")
-    org = state.jobs.store.get_organization(org_id)
-    if org is None:
-        raise HTTPException(404, f"Unknown organization {org_id!r}")
-    return org
+
+def resolve_org(services: ServicesDep, org_id: OrgIdQuery = None) -> Organization:
+    return services.organizations.get(org_id)
 
 
 OrgDep = Annotated[Organization, Depends(resolve_org)]
 
 
-@dataclass
-class Window:
-    start: date
-    end: date
-
-
 def resolve_window(
     org: OrgDep,
-    date_: Annotated[date | None, Query(alias="date", description="One local date (YYYY-MM-DD).")] = None,
-    start_date: Annotated[date | None, Query(description="First local date, inclusive.")] = None,
-    end_date: Annotated[date | None, Query(description="Last local date, inclusive.")] = None,
-) -> Window:
-    """`date`, or `start_date`/`end_date` (default: today so far in the organization's zone)."""
-    if date_ is not None and (start_date or end_date):
-        raise HTTPException(400, "Give either date or start_date/end_date, not both")
-    today = today_in(zone(org.timezone))
-    start = date_ or start_date or end_date or today
-    end = date_ or end_date or start_date or today
-    if end < start:
-        raise HTTPException(400, f"end_date {end} is before start_date {start}")
-    if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise HTTPException(400, f"The range spans more than {MAX_RANGE_DAYS} days: ask for a shorter one")
-    if end > today:
-        raise HTTPException(400, f"{end} is in the future in {org.timezone} (today there is {today})")
-    if start < today - timedelta(days=3660):
-        raise HTTPException(400, "Dates more than ten years back are not kept in the marts")
-    return Window(start, end)
+    date_: Annotated[
+        LocalDate | None, Query(alias="date", description="One local date (YYYY-MM-DD).")
+    ] = None,
+    start_date: Annotated[LocalDate | None, Query(description="First local date, inclusive.")] = None,
+    end_date: Annotated[LocalDate | None, Query(description="Last local date, inclusive.")] = None,
+) -> DateWindow:
+    """`date`, or `start_date`/`end_date` (at most 366 days; default: today so far in the org's zone)."""
+    return live_window(org, date_, start_date, end_date)
 
 
-WindowDep = Annotated[Window, Depends(resolve_window)]
+WindowDep = Annotated[DateWindow, Depends(resolve_window)]

@@ -10,31 +10,48 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from typing import Annotated, Self
+from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-class UnknownTimezone(ValueError):
-    pass
+from reports_store.rules import UnknownTimezone, zone
+from service.core.errors import InvalidInput, describe_validation_error
 
+__all__ = [
+    "MAX_RANGE_DAYS",
+    "DateWindow",
+    "LocalDate",
+    "UnknownTimezone",
+    "date_range",
+    "day_bounds",
+    "local_days",
+    "start_of_day",
+    "today_in",
+    "zone",
+]
 
-@lru_cache(maxsize=1)
-def _zone_names() -> frozenset[str]:
-    """The tz database's zone names: available_timezones() walks the tzdata tree (milliseconds)."""
-    return frozenset(available_timezones())
-
-
-@lru_cache(maxsize=1024)
-def zone(name: str) -> ZoneInfo:
-    """The tz database zone `name`, or UnknownTimezone with a helpful message."""
-    try:
-        if name not in _zone_names() and name != "UTC":
-            raise ZoneInfoNotFoundError(name)
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UnknownTimezone(
-            f"Unknown timezone {name!r}: use a tz database name such as 'America/Chicago' or 'UTC'"
-        ) from None
+# ClickHouse's Date type holds 1970-01-01 .. 2149-06-06: a date outside it is refused at the edge.
+FIRST_DATE = date(1970, 1, 1)
+LAST_DATE = date(2149, 6, 6)
+# The same bounds as a pattern, so the OpenAPI document states them (JSON Schema has no date minimum).
+_DATE_PATTERN = (
+    r"^((19[7-9][0-9]|20[0-9]{2}|21[0-3][0-9]|214[0-8])-[0-9]{2}-[0-9]{2}"
+    r"|2149-(0[1-5]-[0-9]{2}|06-0[1-6]))$"
+)
+LocalDate = Annotated[
+    date,
+    Field(
+        ge=FIRST_DATE,
+        le=LAST_DATE,
+        json_schema_extra={
+            "pattern": _DATE_PATTERN,
+            "formatMinimum": str(FIRST_DATE),
+            "formatMaximum": str(LAST_DATE),
+        },
+    ),
+]
+MAX_RANGE_DAYS = 366
 
 
 def first_instant_at(wall: datetime, tz: ZoneInfo) -> datetime:
@@ -81,3 +98,34 @@ def local_days(tz_name: str, first: date, last: date) -> Iterable[tuple[date, da
     starts = [start_of_day(d, tz) for d in date_range(first, last + timedelta(days=1))]
     for index, day in enumerate(date_range(first, last)):
         yield day, starts[index].astimezone(UTC), starts[index + 1].astimezone(UTC)
+
+
+class DateWindow(BaseModel):
+    """Local dates [start, end], both inclusive: at most MAX_RANGE_DAYS days, inside the warehouse's range."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: LocalDate
+    end: LocalDate
+
+    @model_validator(mode="after")
+    def _ordered_and_bounded(self) -> Self:
+        if self.end < self.start:
+            raise ValueError(f"end date {self.end} is before start date {self.start}")
+        if (self.end - self.start).days + 1 > MAX_RANGE_DAYS:
+            raise ValueError(
+                f"range {self.start}..{self.end} spans more than {MAX_RANGE_DAYS} days: split it"
+            )
+        return self
+
+    @classmethod
+    def of(cls, start: date, end: date) -> DateWindow:
+        """The window, or InvalidInput with the rule it breaks."""
+        try:
+            return cls(start=start, end=end)
+        except ValidationError as exc:
+            raise InvalidInput(describe_validation_error(exc)) from None
+
+    @property
+    def days(self) -> list[date]:
+        return list(date_range(self.start, self.end))

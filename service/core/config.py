@@ -11,12 +11,11 @@ from urllib.parse import urlparse
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from reports_store.rules import Identifier, PhoneNumber, TimezoneName
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
-# Identifier rules from the design: opaque ids and E.164-shaped excluded numbers.
-IDENTIFIER_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-PHONE_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
 DATABASE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -24,11 +23,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
     # Default organization (seeded into the store at start when ORG_ID is set).
-    org_id: str | None = None
-    broker_node_persistent_id: str | None = None
+    org_id: Identifier | None = None
+    broker_node_persistent_id: Identifier | None = None
     client_name: str | None = None
-    default_timezone: str = "UTC"
-    excluded_numbers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    default_timezone: TimezoneName = "UTC"
+    excluded_numbers: Annotated[list[PhoneNumber], NoDecode] = Field(default_factory=list)
 
     # Warehouse: no CLICKHOUSE_URL means the embedded chDB warehouse at CHDB_PATH.
     clickhouse_url: str | None = None
@@ -41,6 +40,8 @@ class Settings(BaseSettings):
     clickhouse_max_memory_usage: int = 10_000_000_000
     chdb_path: Path = Path(".warehouse")
     dbt_schema: str = "analytics"
+    # The dbt project (models, the KPI catalogue in its mart YAML).
+    dbt_project_dir: Path = DBT_PROJECT_DIR
     # dbt's target folder (manifest, compiled SQL, docs); one per process that runs dbt.
     dbt_target_path: Path = DBT_PROJECT_DIR / "target"
 

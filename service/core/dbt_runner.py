@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
-from service.core.config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, get_settings
+from pydantic import BaseModel, Field
+
+from service.core.config import PROJECT_ROOT, Settings, get_settings
 from service.core.warehouse import get_client
 
 # dbt keeps global state: one invocation at a time per process.
@@ -20,18 +24,23 @@ DBT_LOCK = threading.RLock()
 _COMMANDS_NEEDING_ORGS = {"build", "run", "test", "seed", "snapshot", "show", "compile", "retry"}
 # Commands that (re)build models: afterwards the service records the rebuilt days' versions.
 MODEL_COMMANDS = {"run", "build"}
+_PRINTED_LEVELS = {"info", "warn", "error"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Commands without a --target-path option.
 _NO_TARGET_PATH_COMMANDS = {"debug", "init", "deps"}
 # Commands that never open the warehouse.
 _OFFLINE_COMMANDS = {"parse", "ls", "list", "clean", "deps", "init", "help", "--help", "-h", "--version"}
 
 
-@dataclass
-class DbtOutcome:
+class DbtOutcome(BaseModel):
+    """What a dbt invocation did: the API's answer to a delegated dbt command, too."""
+
     success: bool
     command: str
-    failures: list[str] = field(default_factory=list)
+    exit_code: int = Field(description="dbt's own: 0 success, 1 a node failed, 2 dbt could not run.")
+    failures: list[str] = Field(default_factory=list, description="Failing nodes with their error.")
     error: str | None = None
+    output: list[str] = Field(default_factory=list, description="What dbt printed (when captured).")
 
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
@@ -43,6 +52,8 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
         "DBT_TARGET": "chdb" if settings.embedded else "clickhouse",
         "CLICKHOUSE_QUERY_TIMEOUT_S": str(settings.clickhouse_query_timeout_s),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        # Colour codes only for a person at a terminal, never in a service's or CI's log.
+        "DBT_USE_COLORS": "true" if sys.stdout.isatty() else "false",
     }
     if not settings.embedded:
         host, port, secure = settings.server_endpoint()
@@ -75,7 +86,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 def _with_project_flags(args: Sequence[str], settings: Settings) -> list[str]:
     args = list(args)
     defaults = {
-        "--project-dir": str(DBT_PROJECT_DIR),
+        "--project-dir": str(settings.dbt_project_dir),
         "--profiles-dir": str(PROJECT_ROOT),
         "--target-path": str(settings.dbt_target_path),
     }
@@ -95,10 +106,12 @@ def run_dbt(
     *,
     sync_orgs: bool = True,
     calendar_since: date | None = None,
+    capture_output: bool = False,
 ) -> DbtOutcome:
     """Invoke dbt with `args` (as on the dbt command line) and summarize the outcome.
 
     `calendar_since`: the organizations' calendars must reach back to this local date.
+    `capture_output`: keep the lines dbt prints at a terminal (info and above) in `output`.
     """
     from dbt.cli.main import dbtRunner
 
@@ -112,10 +125,12 @@ def run_dbt(
             # Open the warehouse first, so a busy embedded warehouse is one clear error line.
             get_client(settings)
         if sync_orgs and command in _COMMANDS_NEEDING_ORGS:
-            from service.organizations.warehouse_copy import sync_organizations
+            from service.core.warehouse_orgs import sync_organizations
 
             sync_organizations(settings, since=calendar_since)
-        result = dbtRunner().invoke(_with_project_flags(args, settings))
+        output: list[str] = []
+        callbacks = [_line_collector(output)] if capture_output else []
+        result = dbtRunner(callbacks=callbacks).invoke(_with_project_flags(args, settings))
     failures = []
     if result.result is not None and hasattr(result.result, "results"):
         for node_result in result.result.results:
@@ -123,7 +138,25 @@ def run_dbt(
             if status in {"error", "fail", "runtime error"}:
                 failures.append(f"{node_result.node.name}: {status}: {node_result.message}")
     error = str(result.exception) if result.exception else None
-    return DbtOutcome(success=result.success, command=command, failures=failures, error=error)
+    exit_code = 0 if result.success else (2 if result.exception else 1)
+    return DbtOutcome(
+        success=result.success,
+        command=command,
+        exit_code=exit_code,
+        failures=failures,
+        error=error,
+        output=output,
+    )
+
+
+def _line_collector(lines: list[str]) -> Callable[[Any], None]:
+    """A dbt event callback keeping what dbt prints to a terminal (info level and above)."""
+
+    def collect(event: Any) -> None:
+        if event.info.level in _PRINTED_LEVELS and event.info.msg:
+            lines.append(_ANSI.sub("", str(event.info.msg)))
+
+    return collect
 
 
 def refresh_vars(

@@ -11,12 +11,13 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from service.core.config import Settings, get_settings
+from service.core.errors import Unavailable
 
 SOURCE_DDL_PATH = Path(__file__).with_name("source_tables.sql")
 SOURCE_TABLES = ("public_runs", "public_sessions", "public_nodes", "public_node_outputs")
 
 
-class WarehouseError(RuntimeError):
+class WarehouseError(Unavailable):
     """The warehouse cannot be used; the message says why in one line."""
 
 

@@ -19,7 +19,8 @@ import schedule
 
 from reports_store import Organization
 from service.core.calendar import first_instant_at, zone
-from service.jobs.report_jobs import Jobs
+from service.jobs.report_jobs import ReportJobs
+from service.jobs.requests import BackfillRequest, DailyRunRequest
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 20
@@ -61,7 +62,7 @@ class OrgSchedule:
 class Scheduler:
     """Runs daily reports per organization, catch-up and refreshes; `tick` is the whole logic."""
 
-    def __init__(self, jobs: Jobs, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, jobs: ReportJobs, clock: Callable[[], datetime] | None = None) -> None:
         self.jobs = jobs
         self.settings = jobs.settings
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -88,7 +89,9 @@ class Scheduler:
                 continue
             start = end - timedelta(days=days - 1)
             with self._job_lock:
-                outcome = self.jobs.backfill(start, end, org.org_id)
+                outcome = self.jobs.backfill(
+                    BackfillRequest(start_date=start, end_date=end, org_id=org.org_id)
+                )
             state = self._state(org, now)
             state.last_run_at, state.last_report_date = now, f"{start}..{end}"
             state.last_result = outcome.job.status
@@ -104,7 +107,9 @@ class Scheduler:
             report_day = state.next_run.astimezone(zone(org.timezone)).date() - timedelta(days=1)
             with self._job_lock:
                 try:
-                    outcome = self.jobs.run_daily(report_day, org.org_id, now=now)
+                    outcome = self.jobs.run_daily(
+                        DailyRunRequest(date=report_day, org_id=org.org_id), now=now
+                    )
                     state.last_result = outcome.job.status
                 except Exception as exc:  # recorded, and the loop goes on
                     state.last_result = f"failed: {exc}"

@@ -1,20 +1,36 @@
-"""The running service as seen from the CLI: while `serve` owns the embedded warehouse, CLI jobs
-and dbt commands are sent to it over HTTP (with API_KEY) and run there, one at a time."""
+"""Operations sent to the running service: while `serve` owns the embedded warehouse, CLI jobs and
+dbt commands run there, one at a time, through its API (with API_KEY).
+
+Request bodies are the application's own request models, dumped as JSON; answers are parsed back
+into the same models the in-process implementation returns.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import time
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
 
+from reports_store import JobRun, Organization
 from service.core.config import Settings
+from service.core.dbt_runner import DbtOutcome
+from service.core.errors import ServiceError
+from service.jobs.recorder import ProgressCallback
+from service.jobs.report_jobs import GenerateResult
+from service.jobs.requests import BackfillRequest, DailyRunRequest, GenerateRequest
+from service.organizations.models import NewOrganization, OrganizationChanges
+
+POLL_SECONDS = 0.5
 
 
-class RemoteError(RuntimeError):
+class RemoteError(ServiceError):
     """The running service refused or could not run the request; one line says why."""
 
 
@@ -33,24 +49,41 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@dataclass
-class RemoteService:
-    url: str
-    settings: Settings
+def running_service_url(settings: Settings) -> str | None:
+    """The URL of the service that owns the embedded warehouse, when one runs (never this process)."""
+    if not settings.embedded:
+        return None
+    try:
+        info = json.loads(service_file(settings).read_text())
+    except (OSError, ValueError):
+        return None
+    pid, url = info.get("pid"), info.get("url")
+    if not isinstance(pid, int) or pid == os.getpid() or not url or not _alive(pid):
+        return None
+    return str(url)
 
-    def request(self, method: str, path: str, *, timeout: float = 3600, **kwargs: Any) -> Any:
+
+class RemoteOperations:
+    def __init__(self, settings: Settings, url: str) -> None:
+        self.where = url
+        self.settings = settings
+
+    def _request(self, method: str, path: str, body: BaseModel | None = None, **kwargs: Any) -> Any:
         headers = {}
-        if self.settings.api_key and self.settings.api_key.get_secret_value():
-            headers["Authorization"] = f"Bearer {self.settings.api_key.get_secret_value()}"
+        key = self.settings.api_key
+        if key is not None and key.get_secret_value():
+            headers["Authorization"] = f"Bearer {key.get_secret_value()}"
+        if body is not None:
+            kwargs["json"] = body.model_dump(mode="json", exclude_unset=True)
         try:
-            response = httpx.request(method, f"{self.url}{path}", headers=headers, timeout=timeout, **kwargs)
+            response = httpx.request(method, f"{self.where}{path}", headers=headers, timeout=3600, **kwargs)
         except httpx.TransportError as exc:
             raise RemoteError(
-                f"the service at {self.url} owns the warehouse but does not answer ({type(exc).__name__}); "
+                f"the service at {self.where} owns the warehouse but does not answer ({type(exc).__name__}); "
                 "wait for it to start or stop it"
             ) from None
         if response.status_code in (401, 403):
-            raise RemoteError(f"the service at {self.url} refused the admin key: set API_KEY to its key")
+            raise RemoteError(f"the service at {self.where} refused the admin key: set API_KEY to its key")
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail")
@@ -59,17 +92,42 @@ class RemoteService:
             raise RemoteError(str(detail))
         return response.json()
 
+    def organizations(self) -> list[Organization]:
+        return [Organization.model_validate(org) for org in self._request("GET", "/api/orgs")]
 
-def running_service(settings: Settings) -> RemoteService | None:
-    """The service that owns the embedded warehouse, when one runs (never this process)."""
-    if not settings.embedded:
-        return None
-    marker = service_file(settings)
-    try:
-        info = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return None
-    pid, url = info.get("pid"), info.get("url")
-    if not isinstance(pid, int) or pid == os.getpid() or not url or not _alive(pid):
-        return None
-    return RemoteService(url, settings)
+    def create_organization(self, new: NewOrganization) -> Organization:
+        return Organization.model_validate(self._request("POST", "/api/orgs", new))
+
+    def update_organization(self, org_id: str, changes: OrganizationChanges) -> Organization:
+        return Organization.model_validate(self._request("PATCH", f"/api/orgs/{org_id}", changes))
+
+    def generate(self, request: GenerateRequest) -> GenerateResult:
+        report = self._request("POST", "/api/reports/generate", request)
+        return GenerateResult("skipped" if report.get("skipped") else "generated", report)
+
+    def backfill(self, request: BackfillRequest, progress: ProgressCallback | None = None) -> JobRun:
+        """Start the backfill in the running service and follow its progress to the end."""
+        job = JobRun.model_validate(self._request("POST", "/api/reports/backfill", request))
+        while job.status == "running":
+            time.sleep(POLL_SECONDS)
+            job = JobRun.model_validate(self._request("GET", f"/api/jobs/{job.id}"))
+            if progress:
+                progress(round(1000 * job.progress), 1000)
+        return job
+
+    def run_daily(self, request: DailyRunRequest) -> JobRun:
+        return JobRun.model_validate(self._request("POST", "/api/admin/run-daily", request))
+
+    def report_summaries(self, org_id: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
+        params = {"limit": limit, "offset": offset} | ({"org_id": org_id} if org_id else {})
+        return self._request("GET", "/api/reports", params=params)
+
+    def report(self, org_id: str | None, day: date | None) -> dict[str, Any]:
+        path = f"/api/reports/{day.isoformat()}" if day else "/api/reports/latest"
+        return self._request("GET", path, params={"org_id": org_id} if org_id else {})
+
+    def dbt(self, args: Sequence[str]) -> DbtOutcome:
+        return DbtOutcome.model_validate(self._request("POST", "/api/admin/dbt", json={"args": list(args)}))
+
+    def close(self) -> None:
+        pass

@@ -4,23 +4,42 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from reports_store import Organization
-from service.core.calendar import date_range
+from service.core.calendar import DateWindow, today_in, zone
 from service.core.config import Settings
 from service.core.dbt_runner import DBT_LOCK
+from service.core.errors import InvalidInput
 from service.core.warehouse import get_client
-from service.reports.builder import ReportSpec, build_report, load_report_spec, read_mart_days
+from service.reports.builder import build_report
+from service.reports.catalog import load_catalog
+from service.reports.marts import read_mart_days
 
 CACHE_SIZE = 4096
+HISTORY_DAYS = 3660  # the marts keep ten years
+
+
+def live_window(
+    org: Organization, day: date | None, start: date | None, end: date | None, now: datetime | None = None
+) -> DateWindow:
+    """`day`, or `start`..`end` (one of them alone is a one-day window); default: today so far."""
+    if day is not None and (start or end):
+        raise InvalidInput("Give either date or start_date/end_date, not both")
+    today = today_in(zone(org.timezone), now)
+    window = DateWindow.of(day or start or end or today, day or end or start or today)
+    if window.end > today:
+        raise InvalidInput(f"{window.end} is in the future in {org.timezone} (today there is {today})")
+    if window.start < today - timedelta(days=HISTORY_DAYS):
+        raise InvalidInput("Dates more than ten years back are not kept in the marts")
+    return window
 
 
 class LiveReports:
-    """Builds reports for any organization and range of local dates from the marts.
+    """Builds reports for any organization and window of local dates from the marts.
 
     Results are cached until the next mart refresh (`invalidate`), so repeated dashboard reads
     cost no warehouse query. A read that meets a running dbt job waits for it (DBT_LOCK).
@@ -34,25 +53,9 @@ class LiveReports:
         self._lock = threading.Lock()
         self._local = threading.local()
         self.generation = 0
-        # The report declaration, parsed once per manifest version (parsing it costs milliseconds).
-        self._spec: tuple[tuple[int, int], ReportSpec] | None = None
 
-    def _report_spec(self) -> ReportSpec:
-        """load_report_spec, reused while the manifest file is unchanged (same mtime and size)."""
-        path = self.settings.manifest_path
-        try:
-            stat = path.stat()
-            version = (stat.st_mtime_ns, stat.st_size)
-        except OSError:
-            return load_report_spec(self.settings)  # the missing manifest's error comes from there
-        cached = self._spec
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        spec = load_report_spec(self.settings)
-        self._spec = (version, spec)
-        return spec
-
-    def _client(self) -> Client:
+    def client(self) -> Client:
+        """This thread's warehouse client (clients are not shared between threads)."""
         client = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = get_client(self.settings)
@@ -63,30 +66,22 @@ class LiveReports:
             self._cache.clear()
             self.generation += 1
 
-    def cached(
-        self, org: Organization, start: date, end: date
-    ) -> tuple[dict[str, Any], datetime | None] | None:
-        """The cached report of [start, end], or None; never waits (callable from the event loop)."""
-        key = (org.org_id, org.timezone, start, end)
+    def report(self, org: Organization, window: DateWindow) -> tuple[dict[str, Any], datetime | None]:
+        """The report of the window and when its mart rows were last refreshed."""
+        key = (org.org_id, org.timezone, window.start, window.end)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
-            return cached
-
-    def report(self, org: Organization, start: date, end: date) -> tuple[dict[str, Any], datetime | None]:
-        """The report of [start, end] and when its mart rows were last refreshed."""
-        hit = self.cached(org, start, end)
-        if hit is not None:
-            return hit
-        key = (org.org_id, org.timezone, start, end)
-        with self._lock:
+                return cached
             generation = self.generation
+        catalog = load_catalog(self.settings.dbt_project_dir)
         with DBT_LOCK:
-            spec = self._report_spec()
-            days = read_mart_days(self._client(), self.settings, spec, [org.org_id], start, end)
-        mart_days = [days[(org.org_id, d)] for d in date_range(start, end) if (org.org_id, d) in days]
-        report = build_report(org, start, end, mart_days, spec)
+            days = read_mart_days(
+                self.client(), self.settings.dbt_schema, catalog, [org.org_id], window.start, window.end
+            )
+        mart_days = [days[(org.org_id, d)] for d in window.days if (org.org_id, d) in days]
+        report = build_report(org, window.start, window.end, mart_days, catalog)
         refreshed = max((d.refreshed_at for d in mart_days if d.refreshed_at), default=None)
         with self._lock:
             if generation == self.generation:

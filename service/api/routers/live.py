@@ -1,110 +1,83 @@
-"""Live analytics: read from the marts only (never the raw JSON), cached until the next refresh."""
+"""Live analytics from the marts (never the raw JSON), cached until the next refresh.
+
+`/daily-report` answers the whole report; the KPI and breakdown endpoints are the ones the
+catalogue declares (`endpoint:` in the mart YAML), so a KPI added there gets its endpoint too.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Response
-from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import OrgDep, State, WindowDep
-from service.api.schemas import (
-    BreakdownItem,
-    CarrierTransferShare,
-    CountShare,
-    Report,
-    SuccessfulTransferShare,
-    TotalsStats,
-)
+from service.api.schemas import BreakdownItem, Report, kpi_response_model
+from service.reports.catalog import Breakdown, Catalog, Kpi
 
-router = APIRouter(tags=["live analytics"])
 REFRESHED_HEADER = "X-Data-Refreshed-At"
+TAGS: list[str] = ["live analytics"]
 
 
-async def live_report(state: State, org: OrgDep, window: WindowDep, response: Response) -> dict[str, Any]:
-    report, refreshed = await run_in_threadpool(state.live.report, org, window.start, window.end)
+def live_report(state: State, org: OrgDep, window: WindowDep, response: Response) -> dict[str, Any]:
+    report, refreshed = state.services.live.report(org, window)
     response.headers[REFRESHED_HEADER] = refreshed.isoformat() if refreshed else "never"
     return report
 
 
-@router.get("/daily-report", response_model=Report, summary="Live report for a local date or range")
-async def daily_report(state: State, org: OrgDep, window: WindowDep, response: Response) -> dict[str, Any]:
-    return await live_report(state, org, window, response)
+def daily_report(state: State, org: OrgDep, window: WindowDep, response: Response) -> dict[str, Any]:
+    """The live report of a local date or range."""
+    return live_report(state, org, window, response)
 
 
-def _breakdown_route(path: str, dimension: str) -> None:
-    async def endpoint(
-        state: State, org: OrgDep, window: WindowDep, response: Response
-    ) -> list[dict[str, Any]]:
-        report = await live_report(state, org, window, response)
-        return report["breakdowns"].get(dimension, [])
+def _breakdown_handler(breakdown: Breakdown):
+    def handler(state: State, org: OrgDep, window: WindowDep, response: Response) -> list[dict[str, Any]]:
+        return live_report(state, org, window, response)["breakdowns"].get(breakdown.key, [])
 
-    endpoint.__name__ = f"{dimension}_stats"
+    return handler
+
+
+def _kpi_handler(kpis: tuple[Kpi, ...]):
+    single = kpis[0] if len(kpis) == 1 and kpis[0].object_keys is not None else None
+
+    def handler(state: State, org: OrgDep, window: WindowDep, response: Response) -> dict[str, Any]:
+        values = live_report(state, org, window, response)["kpis"]
+        return values[single.key] if single else {kpi.key: values[kpi.key] for kpi in kpis}
+
+    return handler
+
+
+def _operation(path: str) -> str:
+    return path.strip("/").replace("-", "_")
+
+
+def build_router(catalog: Catalog) -> APIRouter:
+    """The live endpoints of this catalogue (handlers are sync: FastAPI runs them in its thread pool)."""
+    router = APIRouter(tags=TAGS)
     router.add_api_route(
-        path,
-        endpoint,
+        "/daily-report",
+        daily_report,
         methods=["GET"],
-        response_model=list[BreakdownItem],
-        summary=f"Classified calls by {dimension}",
+        response_model=Report,
+        summary="Live report for a local date or range",
     )
-
-
-def _kpi_route(path: str, kpi: str, model: type, summary: str) -> None:
-    async def endpoint(state: State, org: OrgDep, window: WindowDep, response: Response) -> dict[str, Any]:
-        report = await live_report(state, org, window, response)
-        return report["kpis"][kpi]
-
-    endpoint.__name__ = f"{kpi}_stats"
-    router.add_api_route(path, endpoint, methods=["GET"], response_model=model, summary=summary)
-
-
-for _path, _dimension in [
-    ("/call-stage-stats", "call_stage"),
-    ("/call-classification-stats", "call_classification"),
-    ("/load-status-stats", "load_status"),
-    ("/carrier-end-state-stats", "carrier_end_state"),
-    ("/pricing-notes-stats", "pricing_notes"),
-]:
-    _breakdown_route(_path, _dimension)
-
-for _path, _kpi, _model, _summary in [
-    (
-        "/non-convertible-calls",
-        "non_convertible_calls",
-        CountShare,
-        "Non-convertible calls (carrier not NOT_QUALIFIED)",
-    ),
-    (
-        "/non-convertible-calls-carrier-not-qualified",
-        "carrier_not_qualified",
-        CountShare,
-        "Carrier not qualified",
-    ),
-    (
-        "/non-convertible-calls-with-carrier-not-qualified",
-        "non_convertible_calls_with_carrier_not_qualified",
-        CountShare,
-        "Non-convertible or carrier not qualified",
-    ),
-    (
-        "/carrier-transfer-stats",
-        "carrier_transfer_over_total_call_attempts",
-        CarrierTransferShare,
-        "Carrier asked for a transfer",
-    ),
-    (
-        "/successful-transfer-stats",
-        "successfully_transferred_for_booking",
-        SuccessfulTransferShare,
-        "Successfully transferred for booking",
-    ),
-]:
-    _kpi_route(_path, _kpi, _model, _summary)
-
-
-@router.get(
-    "/total-calls-and-total-duration-stats", response_model=TotalsStats, summary="Call volume and duration"
-)
-async def totals(state: State, org: OrgDep, window: WindowDep, response: Response) -> dict[str, Any]:
-    kpis = (await live_report(state, org, window, response))["kpis"]
-    return {key: kpis[key] for key in TotalsStats.model_fields}
+    for breakdown in catalog.breakdowns:
+        if breakdown.endpoint:
+            router.add_api_route(
+                breakdown.endpoint,
+                _breakdown_handler(breakdown),
+                methods=["GET"],
+                name=_operation(breakdown.endpoint),
+                response_model=list[BreakdownItem],
+                summary=f"Classified calls by {breakdown.label.lower() or breakdown.key}",
+            )
+    for path, kpis in catalog.endpoint_kpis().items():
+        name = _operation(path)
+        router.add_api_route(
+            path,
+            _kpi_handler(kpis),
+            methods=["GET"],
+            name=name,
+            response_model=kpi_response_model("".join(part.title() for part in name.split("_")), kpis),
+            summary=", ".join(kpi.label for kpi in kpis),
+        )
+    return router

@@ -2,50 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Path, status
 
 from reports_store import Organization
-from service.api.deps import Admin, JobsDep, StoreDep
-from service.api.schemas import OrganizationIn, OrganizationOut, OrganizationPatch
-from service.core.calendar import zone
-from service.core.config import IDENTIFIER_RE
+from reports_store.rules import Identifier
+from service.api.deps import Admin, ServicesDep
+from service.organizations.models import NewOrganization, OrganizationChanges
 
 router = APIRouter(prefix="/api/orgs", tags=["organizations"])
-OrgIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=IDENTIFIER_RE.pattern)]
+OrgIdPath = Annotated[Identifier, Path(description="Organization id.")]
 
 
-@router.get("", response_model=list[OrganizationOut])
-def list_orgs(store: StoreDep) -> list[dict[str, Any]]:
-    return [org.model_dump() for org in store.list_organizations()]
+@router.get("", response_model=list[Organization])
+def list_orgs(services: ServicesDep) -> list[Organization]:
+    return services.organizations.list()
 
 
-@router.get("/{org_id}", response_model=OrganizationOut)
-def get_org(store: StoreDep, org_id: OrgIdPath) -> dict[str, Any]:
-    org = store.get_organization(org_id)
-    if org is None:
-        raise HTTPException(404, f"Unknown organization {org_id!r}")
-    return org.model_dump()
+@router.get("/{org_id}", response_model=Organization)
+def get_org(services: ServicesDep, org_id: OrgIdPath) -> Organization:
+    return services.organizations.get(org_id)
 
 
-@router.post("", response_model=OrganizationOut, status_code=status.HTTP_201_CREATED, dependencies=[Admin])
-async def create_org(jobs: JobsDep, body: OrganizationIn) -> dict[str, Any]:
-    zone(body.timezone)
-    if jobs.store.get_organization(body.org_id) is not None:
-        raise HTTPException(409, f"Organization {body.org_id!r} exists: PATCH it instead")
-    org = await run_in_threadpool(jobs.save_organization, Organization(**body.model_dump()))
-    return org.model_dump()
+@router.post("", response_model=Organization, status_code=status.HTTP_201_CREATED, dependencies=[Admin])
+def create_org(services: ServicesDep, body: NewOrganization) -> Organization:
+    return services.organizations.create(body)
 
 
-@router.patch("/{org_id}", response_model=OrganizationOut, dependencies=[Admin])
-async def update_org(jobs: JobsDep, org_id: OrgIdPath, body: OrganizationPatch) -> dict[str, Any]:
-    org = jobs.store.get_organization(org_id)
-    if org is None:
-        raise HTTPException(404, f"Unknown organization {org_id!r}")
-    changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    if "timezone" in changes:
-        zone(changes["timezone"])
-    saved = await run_in_threadpool(jobs.save_organization, org.model_copy(update=changes))
-    return saved.model_dump()
+@router.patch("/{org_id}", response_model=Organization, dependencies=[Admin])
+def update_org(services: ServicesDep, org_id: OrgIdPath, body: OrganizationChanges) -> Organization:
+    return services.organizations.update(org_id, body)

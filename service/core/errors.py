@@ -1,0 +1,61 @@
+"""Exceptions that carry their meaning for callers by type.
+
+The API answers a `ServiceError` with its `status_code` and message; the CLI prints the message
+as one line and exits 1. Nothing matches on message text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    """An expected failure whose message, one line, says what to do."""
+
+    status_code = 500
+
+
+class InvalidInput(ServiceError, ValueError):
+    """The request cannot be done as asked (impossible date, range too long...)."""
+
+    status_code = 400
+
+
+class NotFound(ServiceError, LookupError):
+    """The thing asked for does not exist."""
+
+    status_code = 404
+
+
+class Conflict(ServiceError):
+    """The thing to create exists already."""
+
+    status_code = 409
+
+
+class Unavailable(ServiceError):
+    """A dependency (warehouse, dbt, report store) failed; nothing was changed."""
+
+    status_code = 503
+
+
+class OrganizationNotFound(NotFound):
+    """No organization has this id."""
+
+
+class RefreshFailed(Unavailable):
+    """dbt could not refresh the marts; nothing was stored."""
+
+
+class CatalogError(Unavailable):
+    """The KPI declaration in the marts' YAML is missing or invalid."""
+
+
+def describe_validation_error(exc: Any, skip: tuple[str, ...] = ("query", "body", "path")) -> str:
+    """Every problem of a pydantic (or FastAPI request) validation error as `field: message`, on one line."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()) if part not in skip)
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)

@@ -1,0 +1,135 @@
+"""Mart refreshes: dbt runs over a window (or the watermark's days), then the rebuilt days' versions.
+
+After every successful model run the rebuilt days' mart fingerprints are recorded in the store
+(a stored report whose day changed reads as `stale`) and listeners (the live cache) are told.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+from reports_store import MartVersion, ReportStore
+from service.core.config import Settings
+from service.core.dbt_runner import DBT_LOCK, MODEL_COMMANDS, DbtOutcome, refresh_marts, run_dbt
+from service.core.errors import RefreshFailed
+from service.core.warehouse import get_client
+from service.reports.catalog import load_catalog
+from service.reports.marts import marts_exist, read_mart_days
+
+# What a plain refresh compares: the marts' newest source row, and the sources' own newest rows.
+MART_TABLES = ("fct_calls", "agg_daily_org_metrics", "agg_daily_org_breakdowns")
+NEWEST_SOURCE_COLUMNS = (
+    ("public_runs", "timestamp"),
+    ("public_sessions", "created_at"),
+    ("public_node_outputs", "created_at"),
+)
+
+
+class Refresher:
+    def __init__(self, settings: Settings, store: ReportStore) -> None:
+        self.settings = settings
+        self.store = store
+        # Called after every successful mart refresh (the API's live cache listens here).
+        self.listeners: list[Callable[[], None]] = []
+
+    def refresh(
+        self,
+        start: date | None = None,
+        end: date | None = None,
+        org_ids: Sequence[str] | None = None,
+        *,
+        full_refresh: bool = False,
+    ) -> DbtOutcome:
+        """Refresh the marts (a window, or the watermark's days) and record the rebuilt days' versions."""
+        with DBT_LOCK:
+            outcome = refresh_marts(
+                self.settings, start=start, end=end, org_ids=org_ids, full_refresh=full_refresh
+            )
+            if not outcome.success:
+                detail = outcome.error or "; ".join(outcome.failures) or "see the dbt log"
+                raise RefreshFailed(f"dbt refresh failed: {detail.splitlines()[0]}")
+            self.after_refresh()
+        return outcome
+
+    def run_dbt_command(self, args: Sequence[str], *, capture_output: bool = False) -> DbtOutcome:
+        """Any dbt command; one that rebuilt models is followed by `after_refresh`."""
+        with DBT_LOCK:
+            outcome = run_dbt(args, self.settings, capture_output=capture_output)
+            if outcome.success and args and args[0] in MODEL_COMMANDS:
+                self.after_refresh()
+        return outcome
+
+    def needs_refresh(self) -> str | None:
+        """Why a plain refresh has work to do (None: it would rebuild nothing), from cheap queries.
+
+        The marts missing, definitions changed since the last refresh here, or a source row newer
+        than the marts' watermark (the same watermark the refresh window macro uses).
+        """
+        if not self.marts_exist():
+            return "the marts are not built yet"
+        version = load_catalog(self.settings.dbt_project_dir).metrics_version
+        if self._last_refreshed_version() != version:
+            return "the metric definitions changed since the last refresh here"
+        if self._newest_source_rows_after_watermark():
+            return "source rows arrived after the marts' watermark"
+        return None
+
+    def _newest_source_rows_after_watermark(self) -> bool:
+        schema, source = self.settings.dbt_schema, self.settings.clickhouse_database
+        marts = ", ".join(f"(SELECT max(loaded_at) FROM {schema}.{name})" for name in MART_TABLES)
+        probes = " + ".join(
+            f"(SELECT count() FROM (SELECT 1 FROM {source}.{table} WHERE {column} > watermark LIMIT 1))"
+            for table, column in NEWEST_SOURCE_COLUMNS
+        )
+        query = f"WITH (SELECT least({marts}, now64(3))) AS watermark SELECT {probes}"
+        return bool(get_client(self.settings).query(query).first_row[0])
+
+    def _state_file(self) -> Path:
+        return self.settings.dbt_target_path / "refresh_state.json"
+
+    def _last_refreshed_version(self) -> str | None:
+        try:
+            return json.loads(self._state_file().read_text()).get("metrics_version")
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def _remember_version(self) -> None:
+        version = load_catalog(self.settings.dbt_project_dir).metrics_version
+        with contextlib.suppress(OSError):  # only an optimisation: without it the next start refreshes
+            self._state_file().parent.mkdir(parents=True, exist_ok=True)
+            self._state_file().write_text(json.dumps({"metrics_version": version}))
+
+    def marts_exist(self) -> bool:
+        return marts_exist(get_client(self.settings), self.settings.dbt_schema)
+
+    def after_refresh(self) -> None:
+        """Record the rebuilt days' mart versions (stale detection) and notify listeners."""
+        self._record_window_versions()
+        self._remember_version()
+        for listener in self.listeners:
+            listener()
+
+    def _record_window_versions(self) -> None:
+        if not self.marts_exist():
+            return
+        client = get_client(self.settings)
+        catalog = load_catalog(self.settings.dbt_project_dir)
+        schema = self.settings.dbt_schema
+        rows = client.query(
+            f"SELECT org_id, min(report_date), max(report_date) FROM {schema}.int_refresh_window GROUP BY org_id"
+        ).result_rows
+        for org_id, first, last in rows:
+            days = read_mart_days(client, schema, catalog, [org_id], first, last)
+            self.store.record_mart_versions(
+                MartVersion(
+                    org_id=org_id,
+                    report_date=day.report_date,
+                    mart_refreshed_at=day.refreshed_at.isoformat() if day.refreshed_at else None,
+                    fingerprint=day.fingerprint(),
+                )
+                for day in days.values()
+            )

@@ -1,0 +1,45 @@
+"""Everything an operator does, as one interface with two implementations.
+
+`LocalOperations` runs in this process on the application layer (`service.services`);
+`RemoteOperations` asks the running service that owns the embedded warehouse, over its API.
+The CLI calls `operations()` once per command and does not know which it got.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Protocol
+
+from reports_store import JobRun, Organization
+from service.core.dbt_runner import DbtOutcome
+from service.jobs.recorder import ProgressCallback
+from service.jobs.report_jobs import GenerateResult
+from service.jobs.requests import BackfillRequest, DailyRunRequest, GenerateRequest
+from service.organizations.models import NewOrganization, OrganizationChanges
+
+
+class Operations(Protocol):
+    where: str  # "in-process" or the running service's URL, for messages
+
+    def organizations(self) -> list[Organization]: ...
+
+    def create_organization(self, new: NewOrganization) -> Organization: ...
+
+    def update_organization(self, org_id: str, changes: OrganizationChanges) -> Organization: ...
+
+    def generate(self, request: GenerateRequest) -> GenerateResult: ...
+
+    def backfill(self, request: BackfillRequest, progress: ProgressCallback | None = None) -> JobRun: ...
+
+    def run_daily(self, request: DailyRunRequest) -> JobRun: ...
+
+    def report_summaries(self, org_id: str | None, limit: int, offset: int) -> list[dict[str, Any]]: ...
+
+    def report(self, org_id: str | None, day: date | None) -> dict[str, Any]:
+        """The stored report of `day` (None: the latest) with its `stale` flag."""
+        ...
+
+    def dbt(self, args: Sequence[str]) -> DbtOutcome: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,38 @@
+"""The application layer, wired once: what the API's routers and the CLI's operations call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reports_store import ReportStore, open_store
+from service.core.config import Settings
+from service.jobs.refresh import Refresher
+from service.jobs.report_jobs import ReportJobs
+from service.organizations.service import Organizations
+from service.reports.live import LiveReports
+from service.reports.stored import StoredReports
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: ReportStore
+    refresher: Refresher
+    organizations: Organizations
+    stored: StoredReports
+    jobs: ReportJobs
+    live: LiveReports
+
+    @classmethod
+    def open(cls, settings: Settings, store: ReportStore | None = None) -> Services:
+        store = store or open_store(settings.reports_store_url)
+        refresher = Refresher(settings, store)
+        organizations = Organizations(settings, store, refresher)
+        stored = StoredReports(settings, store)
+        live = LiveReports(settings)
+        refresher.listeners.append(live.invalidate)
+        jobs = ReportJobs(settings, store, organizations, refresher, stored)
+        return cls(settings, store, refresher, organizations, stored, jobs, live)
+
+    def close(self) -> None:
+        self.store.close()
