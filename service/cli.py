@@ -8,6 +8,7 @@ Every failure ends with one readable line on stderr and a non-zero exit, never a
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -88,6 +89,8 @@ def finish_job(job: JobRun) -> None:
     )
     for key, error in list(job.details.get("failed", {}).items())[:20]:
         typer.echo(f"  failed {key}: {error}", err=True)
+    if job.details.get("note"):
+        typer.echo(f"  {job.details['note']}", err=True)
     if job.status == "failed":
         raise fail(job.error or "job failed")
 
@@ -190,13 +193,22 @@ def backfill(
     ] = None,
     org: Annotated[str | None, typer.Option("--org", help="One organization (default: all active).")] = None,
     force: ForceOption = False,
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty", help="Also store days before an organization's first recorded call."),
+    ] = False,
 ) -> None:
     """Store the reports of every day in a range: one dbt run for the window, then all reports."""
     from tqdm import tqdm
 
     with operator_errors():
         request = BackfillRequest(
-            start_date=parse_day(start), end_date=parse_day(end), last_days=last_days, org_id=org, force=force
+            start_date=parse_day(start),
+            end_date=parse_day(end),
+            last_days=last_days,
+            org_id=org,
+            force=force,
+            allow_empty=allow_empty,
         )
     with (
         open_operations() as ops,
@@ -216,11 +228,21 @@ def generate(
     org: OrgOption = None,
     day: Annotated[str | None, typer.Option("--date", help="Local date (default: yesterday).")] = None,
     force: ForceOption = False,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="Store a day before the organization's first recorded call.")
+    ] = False,
 ) -> None:
     """Refresh one organization-day, build its report and store it (JSON on stdout)."""
+    with operator_errors():
+        request = GenerateRequest(org_id=org, date=parse_day(day), force=force, allow_empty=allow_empty)
     with open_operations() as ops:
-        result = ops.generate(GenerateRequest(org_id=org, date=parse_day(day), force=force))
-    typer.echo(result.status, err=True)
+        result = ops.generate(request)
+    metadata = result.report.get("metadata", {})
+    where = f"{metadata.get('org_id')} on {metadata.get('report_start_date')}"
+    if result.status == "skipped":
+        typer.echo(f"skipped: the report of {where} was stored before (--force regenerates it)", err=True)
+    else:
+        typer.echo(f"generated and stored the report of {where}", err=True)
     echo_json(result.report)
 
 
@@ -313,6 +335,19 @@ def reports_show(
         echo_json(ops.report(org, report_day))
 
 
+@reports_app.command("delete")
+def reports_delete(
+    day: Annotated[str, typer.Argument(help="Local date YYYY-MM-DD.")],
+    org: OrgOption = None,
+) -> None:
+    """Delete one stored report (a typo'd day, a day before the data began); recorded as a job run."""
+    report_day = parse_day(day)
+    assert report_day is not None
+    with open_operations() as ops:
+        job = ops.delete_report(org, report_day)
+    typer.echo(f"job {job.id}: deleted the report of {job.org_id} on {report_day}")
+
+
 @app.command("scheduler")
 def scheduler_command() -> None:
     """Run the scheduler in the foreground: daily reports per org timezone, catch-up and refreshes."""
@@ -373,3 +408,13 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # a bug, not an operator error: still one line, the traceback on request
+        if os.environ.get("CALL_ANALYTICS_TRACEBACK"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        typer.secho(
+            f"error: unexpected {type(exc).__name__}: {first} (CALL_ANALYTICS_TRACEBACK=1 shows where)",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        sys.exit(2)

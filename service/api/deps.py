@@ -83,7 +83,7 @@ def resolve_window(
     start_date: Annotated[LocalDate | None, Query(description="First local date, inclusive.")] = None,
     end_date: Annotated[LocalDate | None, Query(description="Last local date, inclusive.")] = None,
 ) -> DateWindow:
-    """`date`, or `start_date`/`end_date` (at most 366 days; default: today so far in the org's zone)."""
+    """`date`, or `start_date`/`end_date` (at most 366 days; default: yesterday in the org's zone)."""
     return live_window(org, date_, start_date, end_date)
 
 

@@ -39,6 +39,9 @@ class Report(BaseModel):
     stale: bool | None = Field(
         default=None, description="Stored reports: the marts for that day changed after it was generated."
     )
+    partial: bool | None = Field(
+        default=None, description="Live reports: the window includes today, a day that is not over yet."
+    )
 
 
 class GeneratedReport(Report):

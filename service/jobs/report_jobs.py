@@ -17,7 +17,7 @@ from typing import Any
 from reports_store import JobRun, Organization, ReportStore
 from service.core.calendar import DateWindow, today_in, zone
 from service.core.config import Settings
-from service.core.errors import InvalidInput, RefreshFailed
+from service.core.errors import InvalidInput, NotFound, RefreshFailed
 from service.core.warehouse import get_client
 from service.jobs.recorder import JobOutcome, JobRecorder, ProgressCallback, one_line
 from service.jobs.refresh import Refresher
@@ -80,6 +80,14 @@ class ReportJobs:
         org = self.organizations.get(request.org_id)
         day = request.date or yesterday(org)
         check_reportable(org, day)
+        if not request.allow_empty:
+            first = self.first_call_day(org)
+            if first is None or day < first:
+                since = f"begin on {first}" if first else "have not begun yet"
+                raise InvalidInput(
+                    f"{org.org_id}'s recorded calls {since}: no report for {day} "
+                    "(allow_empty stores an all-zero report anyway)"
+                )
         outcome = self._run("generate", [org], {org.org_id: [day]}, force=request.force, org_id=org.org_id)
         if outcome.job.status == "failed":
             raise RefreshFailed(outcome.job.error or "report generation failed")
@@ -97,16 +105,55 @@ class ReportJobs:
     ) -> JobOutcome:
         """Reports for every day of the window of one organization (or every active one)."""
         orgs, window = self._backfill_scope(request)
-        days = window.days
+        days_by_org = {org.org_id: window.days for org in orgs}
+        left_out = []
+        if not request.allow_empty:
+            for org in orgs:
+                first = self.first_call_day(org)
+                kept = [d for d in window.days if first is not None and d >= first]
+                if len(kept) < len(window.days):
+                    left_out.append(f"{org.org_id} before {first or 'its first call'}")
+                days_by_org[org.org_id] = kept
+        note = f"days without recorded calls yet left out: {', '.join(left_out)}" if left_out else None
         return self._run(
             "backfill",
             orgs,
-            {org.org_id: days for org in orgs},
+            days_by_org,
             force=request.force,
             org_id=request.org_id,
             progress=progress,
             job=job,
+            note=note,
         )
+
+    def first_call_day(self, org: Organization) -> date | None:
+        """The local day of the organization's first recorded call (None: no call yet).
+
+        Read from its sessions, ordered by (org_id, created_at), so the query reads a few granules.
+        """
+        first = (
+            get_client(self.settings)
+            .query(
+                f"SELECT minOrNull(created_at) FROM {self.settings.clickhouse_database}.public_sessions "
+                "WHERE org_id = {org_id:String}",
+                parameters={"org_id": org.org_id},
+            )
+            .first_row[0]
+        )
+        if first is None:
+            return None
+        return (first if first.tzinfo else first.replace(tzinfo=UTC)).astimezone(zone(org.timezone)).date()
+
+    def delete_report(self, org_id: str | None, day: date) -> JobOutcome:
+        """Remove one stored report (a typo'd day, a day before the data began), as a recorded job."""
+        org = self.organizations.get(org_id)
+        outcome = self.recorder.start("delete", org.org_id, day, day)
+        with self._day_lock(org.org_id, day):
+            deleted = self.store.delete_report(org.org_id, day)
+        if not deleted:
+            self.recorder.finish(outcome, error=f"no stored report for {org.org_id} on {day}")
+            raise NotFound(f"No stored report for {org.org_id} on {day}: nothing to delete")
+        return self.recorder.finish(outcome, note=f"deleted the report of {org.org_id} on {day}")
 
     def start_backfill(self, request: BackfillRequest) -> JobOutcome:
         """Validate and record a backfill job without running it (the API runs it in the background)."""
@@ -160,6 +207,7 @@ class ReportJobs:
         org_id: str | None,
         progress: ProgressCallback | None = None,
         job: JobOutcome | None = None,
+        note: str | None = None,
     ) -> JobOutcome:
         """Skip stored days (unless force), one dbt refresh over the needed window, then store reports."""
         every_day = [d for days in days_by_org.values() for d in days] or [datetime.now(UTC).date()]
@@ -178,8 +226,8 @@ class ReportJobs:
                 self.refresher.refresh(min(needed), max(needed), [o for o, days in todo.items() if days])
                 self._store_reports(orgs, todo, force=force, outcome=outcome, progress=progress)
         except Exception as exc:
-            return self.recorder.finish(outcome, error=one_line(exc))
-        return self.recorder.finish(outcome)
+            return self.recorder.finish(outcome, error=one_line(exc), note=note)
+        return self.recorder.finish(outcome, note=note)
 
     def _store_reports(
         self,

@@ -18,6 +18,9 @@ class GenerateRequest(BaseModel):
         default=None, description="Local date; default: yesterday in the org's zone."
     )
     force: bool = Field(default=False, description="Regenerate a report that already exists.")
+    allow_empty: bool = Field(
+        default=False, description="Store a report for a day before the organization's first recorded call."
+    )
 
 
 class DailyRunRequest(BaseModel):
@@ -43,6 +46,9 @@ class BackfillRequest(BaseModel):
         description="Instead of the dates: the last N days that are over.",
     )
     force: bool = False
+    allow_empty: bool = Field(
+        default=False, description="Also store days before each organization's first recorded call."
+    )
 
     @model_validator(mode="after")
     def _one_way_to_say_the_days(self) -> Self:

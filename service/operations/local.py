@@ -47,6 +47,9 @@ class LocalOperations:
     def report(self, org_id: str | None, day: date | None) -> dict[str, Any]:
         return self.services.stored.require(self.services.organizations.get(org_id), day)
 
+    def delete_report(self, org_id: str | None, day: date) -> JobRun:
+        return self.services.jobs.delete_report(org_id, day).job
+
     def dbt(self, args: Sequence[str]) -> DbtOutcome:
         return self.services.refresher.run_dbt_command(args)
 

@@ -126,6 +126,12 @@ class RemoteOperations:
         path = f"/api/reports/{day.isoformat()}" if day else "/api/reports/latest"
         return self._request("GET", path, params={"org_id": org_id} if org_id else {})
 
+    def delete_report(self, org_id: str | None, day: date) -> JobRun:
+        params = {"org_id": org_id} if org_id else {}
+        return JobRun.model_validate(
+            self._request("DELETE", f"/api/reports/{day.isoformat()}", params=params)
+        )
+
     def dbt(self, args: Sequence[str]) -> DbtOutcome:
         return DbtOutcome.model_validate(self._request("POST", "/api/admin/dbt", json={"args": list(args)}))
 

@@ -26,11 +26,13 @@ HISTORY_DAYS = 3660  # the marts keep ten years
 def live_window(
     org: Organization, day: date | None, start: date | None, end: date | None, now: datetime | None = None
 ) -> DateWindow:
-    """`day`, or `start`..`end` (one of them alone is a one-day window); default: today so far."""
+    """`day`, or `start`..`end` (one of them alone is a one-day window); default: the last complete
+    local day (yesterday in the organization's zone). Today may be asked for: the report says partial."""
     if day is not None and (start or end):
         raise InvalidInput("Give either date or start_date/end_date, not both")
     today = today_in(zone(org.timezone), now)
-    window = DateWindow.of(day or start or end or today, day or end or start or today)
+    yesterday = today - timedelta(days=1)
+    window = DateWindow.of(day or start or end or yesterday, day or end or start or yesterday)
     if window.end > today:
         raise InvalidInput(f"{window.end} is in the future in {org.timezone} (today there is {today})")
     if window.start < today - timedelta(days=HISTORY_DAYS):
@@ -82,6 +84,8 @@ class LiveReports:
             )
         mart_days = [days[(org.org_id, d)] for d in window.days if (org.org_id, d) in days]
         report = build_report(org, window.start, window.end, mart_days, catalog)
+        # A window reaching today holds a day that is not over: its numbers will still grow.
+        report["partial"] = window.end >= today_in(zone(org.timezone))
         refreshed = max((d.refreshed_at for d in mart_days if d.refreshed_at), default=None)
         with self._lock:
             if generation == self.generation:

@@ -82,6 +82,20 @@ def report_by_date(
     return _cached(state, ("date", org_id, report_date), _REPORT, read)
 
 
+@router.delete(
+    "/reports/{report_date}",
+    response_model=JobRun,
+    dependencies=[Admin],
+    summary="Delete a stored report (recorded as a job run)",
+)
+def delete_report(
+    services: ServicesDep,
+    report_date: Annotated[LocalDate, Path(description="Local date, YYYY-MM-DD.")],
+    org_id: OrgIdQuery = None,
+) -> JobRun:
+    return services.jobs.delete_report(org_id, report_date).job
+
+
 @router.post(
     "/reports/generate",
     response_model=GeneratedReport,
