@@ -19,10 +19,10 @@ def main() -> None:
     for leftover in cfg.work_dir.glob("*.db*"):
         leftover.unlink()
 
+    from demo_data import generate_demo_data
     from reports_store import open_store
     from service.core.dbt_runner import refresh_marts, run_dbt
     from service.core.warehouse import get_client
-    from service.demo_data import generate_demo_data
 
     settings = cfg.settings()
     client = get_client(settings)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bench.common import BenchConfig, Stopwatch, write_phase
+from demo_data import generate_demo_data
 from reports_store import open_store
 from service.core.dbt_runner import refresh_marts, run_dbt
 from service.core.warehouse import get_client
-from service.demo_data import generate_demo_data
 from service.jobs.report_jobs import Jobs
 
 

@@ -1,25 +1,37 @@
-"""The report store: organizations, daily report snapshots and job runs in SQLite or DuckDB.
+"""The report store: organizations, daily report snapshots, job runs and mart versions in SQLite or DuckDB.
 
 store = open_store("sqlite:///reports.db")   # or "duckdb:///reports.duckdb"
 store.upsert_organization(Organization(org_id="acme", name="Acme", node_persistent_id="n-1"))
 store.save_report("acme", date(2024, 5, 1), {"kpis": {...}})
+
+The interface is `base` (one ABC per aggregate, composed into `ReportStore`); the SQL of each
+aggregate is in `sql/` (e.g. job runs in `sql/job_runs.py`); the backends are `sqlite_backend`
+and `duckdb_backend`.
 """
 
-from reports_store.base import ReportStore
+from reports_store.base import (
+    JobRunStore,
+    MartVersionStore,
+    OrganizationStore,
+    ReportSnapshotStore,
+    ReportStore,
+)
 from reports_store.errors import SchemaVersionError, StoreBusy, StoreError, UnknownJob, UnknownOrganization
 from reports_store.factory import open_store
 from reports_store.models import JobRun, MartVersion, Organization, StoredReport
 from reports_store.schema import LATEST_VERSION, SEED_DDL_DUCKDB, SEED_DDL_SQLITE
-from reports_store.summary import SUMMARY_KPIS, summarize_report
 
 __all__ = [
     "LATEST_VERSION",
     "SEED_DDL_DUCKDB",
     "SEED_DDL_SQLITE",
-    "SUMMARY_KPIS",
     "JobRun",
+    "JobRunStore",
     "MartVersion",
+    "MartVersionStore",
     "Organization",
+    "OrganizationStore",
+    "ReportSnapshotStore",
     "ReportStore",
     "SchemaVersionError",
     "StoreBusy",
@@ -28,5 +40,4 @@ __all__ = [
     "UnknownJob",
     "UnknownOrganization",
     "open_store",
-    "summarize_report",
 ]

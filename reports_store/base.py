@@ -1,4 +1,8 @@
-"""The report store interface the service codes against; backends live in their own modules."""
+"""The report store interface the service codes against; backends live in their own modules.
+
+One ABC per aggregate (organizations, daily report snapshots, job runs, mart versions), so each
+stays small as aggregates are added; `ReportStore` composes them with the store's lifecycle.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,9 @@ from typing import Any, Self
 from reports_store.models import JobRun, MartVersion, Organization, StoredReport
 
 
-class ReportStore(ABC):
-    """Organizations, their daily report snapshots, job runs and mart versions.
+class OrganizationStore(ABC):
+    """The organizations whose calls are reported on."""
 
-    Implementations are safe to share between threads; methods raise `StoreError` subclasses.
-    """
-
-    url: str
-
-    # -- organizations -------------------------------------------------------------------------
     @abstractmethod
     def upsert_organization(self, org: Organization) -> Organization:
         """Create or update an organization (keyed by org_id) and return it as stored."""
@@ -36,7 +34,10 @@ class ReportStore(ABC):
     def deactivate_organization(self, org_id: str) -> None:
         """Mark an organization inactive; raises UnknownOrganization."""
 
-    # -- reports -------------------------------------------------------------------------------
+
+class ReportSnapshotStore(ABC):
+    """Each organization's daily report snapshots, one per (org_id, report_date)."""
+
     @abstractmethod
     def save_report(
         self, org_id: str, report_date: date, report_data: Mapping[str, Any], *, overwrite: bool = True
@@ -59,8 +60,8 @@ class ReportStore(ABC):
         """Up to `limit` reports, newest report_date first."""
 
     @abstractmethod
-    def list_report_summaries(self, org_id: str, limit: int = 30, offset: int = 0) -> list[dict[str, Any]]:
-        """Headline KPIs of reports, newest report_date first (see `summarize_report`)."""
+    def list_reports(self, org_id: str, limit: int = 30, offset: int = 0) -> list[StoredReport]:
+        """A page of reports, newest report_date first."""
 
     @abstractmethod
     def count_reports(self, org_id: str) -> int:
@@ -70,7 +71,14 @@ class ReportStore(ABC):
     def report_dates(self, org_id: str, start: date, end: date) -> set[date]:
         """Dates in [start, end] that have a stored report."""
 
-    # -- job runs ------------------------------------------------------------------------------
+    @abstractmethod
+    def delete_report(self, org_id: str, report_date: date) -> bool:
+        """Remove one day's report; True when there was one to remove."""
+
+
+class JobRunStore(ABC):
+    """Runs of background jobs (daily generation, backfills...) with their progress and outcome."""
+
     @abstractmethod
     def create_job(self, job: JobRun) -> JobRun:
         """Insert a job run; returns it with id and started_at assigned."""
@@ -95,7 +103,10 @@ class ReportStore(ABC):
     ) -> list[JobRun]:
         """Job runs, newest first, optionally filtered."""
 
-    # -- mart versions -------------------------------------------------------------------------
+
+class MartVersionStore(ABC):
+    """Which warehouse mart build each stored day was computed from."""
+
     @abstractmethod
     def record_mart_versions(self, rows: Iterable[MartVersion | Mapping[str, Any]]) -> int:
         """Upsert mart versions per (org_id, report_date); returns how many rows were given."""
@@ -104,10 +115,27 @@ class ReportStore(ABC):
     def get_mart_versions(self, org_id: str, dates: Iterable[date] | None = None) -> dict[date, MartVersion]:
         """Recorded mart versions of an organization by date (all dates when `dates` is None)."""
 
-    # -- lifecycle -----------------------------------------------------------------------------
+
+class ReportStore(OrganizationStore, ReportSnapshotStore, JobRunStore, MartVersionStore):
+    """Every aggregate in one store file, plus the store's lifecycle.
+
+    Implementations are safe to share between threads; methods raise `StoreError` subclasses.
+    """
+
+    url: str
+
     @abstractmethod
     def schema_version(self) -> int:
         """The schema version of the open store (LATEST_VERSION once opened)."""
+
+    @abstractmethod
+    def data_version(self) -> int | None:
+        """A number that changes whenever a write is committed to the store file.
+
+        Commits from any connection, thread or store object count (and, for SQLite, from other
+        processes), so caches can compare it without knowing the backend: equal values mean nothing
+        changed in between. None means "unknown": do not cache.
+        """
 
     @abstractmethod
     def close(self) -> None:

@@ -1,4 +1,7 @@
-"""DuckDB backend: one database connection per process, a cursor per busy thread, writes serialized."""
+"""DuckDB backend: one database connection per process, a cursor per busy thread, writes serialized.
+
+`data_version()` counts the write transactions committed by this process's stores on the file.
+"""
 
 from __future__ import annotations
 
@@ -14,18 +17,30 @@ from reports_store.errors import StoreBusy
 from reports_store.schema import Dialect
 from reports_store.sql import SqlReportStore, to_utc
 
-# DuckDB shares one database instance between connections to the same file in a process, and its
-# optimistic concurrency makes concurrent writers to the same row fail instead of wait. So all stores
-# on one file in this process take the same lock around write transactions.
-_write_locks: dict[str, threading.Lock] = {}
-_write_locks_guard = threading.Lock()
+
+class _SharedFile:
+    """What every store on one DuckDB file in this process shares.
+
+    DuckDB shares one database instance between connections to the same file in a process, and its
+    optimistic concurrency makes concurrent writers to the same row fail instead of wait. So all stores
+    on one file take the same lock around write transactions. Only this process can write the file,
+    so counting its commits (under that lock) is a complete data version.
+    """
+
+    def __init__(self) -> None:
+        self.write_lock = threading.Lock()
+        self.data_version = 0
 
 
-def _write_lock_for(database: str) -> threading.Lock:
+_shared_files: dict[str, _SharedFile] = {}
+_shared_files_guard = threading.Lock()
+
+
+def _shared_file(database: str) -> _SharedFile:
     if database == ":memory:":
-        return threading.Lock()  # every in-memory connection is its own database
-    with _write_locks_guard:
-        return _write_locks.setdefault(database, threading.Lock())
+        return _SharedFile()  # every in-memory connection is its own database
+    with _shared_files_guard:
+        return _shared_files.setdefault(database, _SharedFile())
 
 
 class DuckDBReportStore(SqlReportStore):
@@ -42,7 +57,7 @@ class DuckDBReportStore(SqlReportStore):
         super().__init__(url or f"duckdb:///{database}")
         if self.path is not None:
             self._make_parent(self.path)
-        self._write_lock = _write_lock_for(database)
+        self._shared = _shared_file(database)
         try:
             self._db = duckdb.connect(database)
         except duckdb.IOException as exc:
@@ -60,7 +75,15 @@ class DuckDBReportStore(SqlReportStore):
         return self._db.cursor()  # a cursor is a connection of its own to the shared database
 
     def _write_guard(self) -> AbstractContextManager[Any]:
-        return self._write_lock
+        return self._shared.write_lock
+
+    def _committed(self) -> None:
+        self._shared.data_version += 1  # under the write lock, after COMMIT: readers never see it early
+
+    def data_version(self) -> int | None:
+        if self._closed:
+            raise self._closed_error()
+        return self._shared.data_version
 
     def _date_param(self, value: date) -> date:
         return value

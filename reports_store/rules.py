@@ -21,12 +21,20 @@ PHONE_RE = re.compile(PHONE_PATTERN)
 IDENTIFIER_HELP = "1-128 characters of letters, digits and . _ : -"
 PHONE_HELP = "E.164 form: + then 2-15 digits, the first not 0"
 
+# What a value that fails one of these patterns should have looked like, for error messages.
+PATTERN_HELP = {
+    IDENTIFIER_PATTERN: f"must be {IDENTIFIER_HELP}",
+    PHONE_PATTERN: f"is not in {PHONE_HELP}",
+}
+
 # Opaque ids of organizations and broker nodes.
 Identifier = Annotated[
     str, Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN, description=IDENTIFIER_HELP)
 ]
 # Excluded caller numbers: E.164 shape only (exact string match against the session's user_number).
-PhoneNumber = Annotated[str, Field(min_length=3, max_length=16, pattern=PHONE_PATTERN, description=PHONE_HELP)]
+PhoneNumber = Annotated[
+    str, Field(min_length=3, max_length=16, pattern=PHONE_PATTERN, description=PHONE_HELP)
+]
 
 
 class UnknownTimezone(ValueError):

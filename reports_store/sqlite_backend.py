@@ -1,8 +1,14 @@
-"""SQLite backend: WAL mode and a busy timeout, so writers in other threads and processes wait their turn."""
+"""SQLite backend: WAL mode and a busy timeout, so writers in other threads and processes wait their turn.
+
+`data_version()` is SQLite's own `PRAGMA data_version`, read on a connection of the store's that never
+writes: it changes whenever another connection (a pooled one, another store, another process) commits.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
+from contextlib import suppress
 from datetime import date, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -12,6 +18,8 @@ from reports_store.schema import Dialect
 from reports_store.sql import SqlReportStore, to_utc
 
 DEFAULT_BUSY_TIMEOUT_S = 30.0
+# A cache check should not wait out a long lock: None ("unknown") just means that read goes uncached.
+VERSION_TIMEOUT_S = 1.0
 
 
 class SQLiteReportStore(SqlReportStore):
@@ -29,8 +37,11 @@ class SQLiteReportStore(SqlReportStore):
         self.path = Path(path).expanduser()
         super().__init__(url or f"sqlite:///{self.path}")
         self.busy_timeout_s = busy_timeout_s
+        self._version_lock = threading.Lock()
+        self._version_conn: sqlite3.Connection | None = None
         self._make_parent(self.path)
         self._open()
+        self._open_version_conn()
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: the driver never opens transactions behind our back; we BEGIN ourselves.
@@ -46,6 +57,35 @@ class SQLiteReportStore(SqlReportStore):
             conn.close()
             raise
         return conn
+
+    def _open_version_conn(self) -> None:
+        """The connection data_version() reads on; it must never write, or its own commits would not count."""
+        try:
+            with self._translated_errors():
+                self._version_conn = sqlite3.connect(
+                    self.path, timeout=VERSION_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                )
+                self._version_conn.execute("PRAGMA query_only = ON")
+        except BaseException:
+            self.close()
+            raise
+
+    def data_version(self) -> int | None:
+        with self._version_lock:
+            if self._version_conn is None:
+                raise self._closed_error()
+            try:
+                (version,) = self._version_conn.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error:
+                return None
+        return int(version)
+
+    def _close_backend(self) -> None:
+        with self._version_lock:
+            conn, self._version_conn = self._version_conn, None
+        if conn is not None:
+            with suppress(sqlite3.Error):
+                conn.close()
 
     def _date_param(self, value: date) -> str:
         return value.isoformat()

@@ -45,9 +45,9 @@ def session_dir() -> Path:
 
 def load_demo_data(settings: Settings, **options: int) -> None:
     """Demo calls into the settings' source database, organizations into its report store."""
+    from demo_data import generate_demo_data
     from reports_store import open_store
     from service.core.warehouse import get_client
-    from service.demo_data import generate_demo_data
 
     with open_store(settings.reports_store_url) as store:
         generate_demo_data(get_client(settings), store, database=settings.clickhouse_database, **options)

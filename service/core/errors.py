@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from reports_store.rules import PATTERN_HELP
+
 
 class ServiceError(Exception):
     """An expected failure whose message, one line, says what to do."""
@@ -57,5 +59,8 @@ def describe_validation_error(exc: Any, skip: tuple[str, ...] = ("query", "body"
     for error in exc.errors():
         where = ".".join(str(part) for part in error.get("loc", ()) if part not in skip)
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        pattern = (error.get("ctx") or {}).get("pattern")
+        if error.get("type") == "string_pattern_mismatch" and pattern in PATTERN_HELP:
+            message = f"{error.get('input')!r} {PATTERN_HELP[pattern]}"
         problems.append(f"{where}: {message}" if where else message)
     return "; ".join(problems)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +23,12 @@ from reports_store import (
     SEED_DDL_DUCKDB,
     SEED_DDL_SQLITE,
     JobRun,
+    JobRunStore,
     MartVersion,
+    MartVersionStore,
     Organization,
+    OrganizationStore,
+    ReportSnapshotStore,
     ReportStore,
     SchemaVersionError,
     StoreBusy,
@@ -29,11 +36,11 @@ from reports_store import (
     UnknownJob,
     UnknownOrganization,
     open_store,
-    summarize_report,
 )
 
 BACKENDS = ("sqlite", "duckdb")
 DAY = date(2024, 5, 1)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def store_url(backend: str, directory: Path, name: str = "reports") -> str:
@@ -156,27 +163,29 @@ def test_save_report_needs_registered_org(store: ReportStore) -> None:
         store.save_report("ghost", DAY, report(1))
 
 
-def test_report_summaries_newest_first_with_pagination(store: ReportStore) -> None:
+def test_list_reports_newest_first_with_pagination(store: ReportStore) -> None:
     for offset in range(5):
         store.save_report("acme", DAY + timedelta(days=offset), report(100 + offset))
 
-    page = store.list_report_summaries("acme", limit=2, offset=1)
-    assert [s["report_date"] for s in page] == [DAY + timedelta(days=3), DAY + timedelta(days=2)]
-    first = page[0]
-    assert first["org_id"] == "acme"
-    assert_utc(first["created_at"])
-    assert first["total_calls"] == 103 and first["classified_calls"] == 102
-    assert first["total_duration_hours"] == 1.5 and first["success_rate_percent"] == 80.0
-    assert first["carrier_transfer_percentage"] == 12.5
-    assert first["successfully_transferred_percentage"] == 40.0
-    assert len(store.list_report_summaries("acme")) == 5
-    assert store.list_report_summaries("acme", limit=10, offset=5) == []
+    page = store.list_reports("acme", limit=2, offset=1)
+    assert [r.report_date for r in page] == [DAY + timedelta(days=3), DAY + timedelta(days=2)]
+    assert page[0].org_id == "acme" and page[0].report_data == report(103)
+    assert_utc(page[0].created_at)
+    assert len(store.list_reports("acme")) == 5
+    assert store.list_reports("acme", limit=10, offset=5) == []
+    assert store.list_reports("other") == []
 
 
-def test_summarize_report_tolerates_flat_and_missing_kpis() -> None:
-    summary = summarize_report({"total_calls": 7, "kpis": {"success_rate_percent": 50}})
-    assert summary["total_calls"] == 7 and summary["success_rate_percent"] == 50
-    assert summary["carrier_transfer_percentage"] is None
+def test_delete_report(store: ReportStore) -> None:
+    store.save_report("acme", DAY, report(1))
+    store.save_report("acme", DAY + timedelta(days=1), report(2))
+
+    assert store.delete_report("acme", DAY) is True
+    assert store.get_report("acme", DAY) is None
+    assert store.delete_report("acme", DAY) is False  # already gone
+    assert store.delete_report("ghost", DAY) is False
+    assert [r.report_date for r in store.list_reports("acme")] == [DAY + timedelta(days=1)]
+    assert store.save_report("acme", DAY, report(3), overwrite=False)  # the day can be generated again
 
 
 # -- job runs ----------------------------------------------------------------------------------
@@ -225,6 +234,99 @@ def test_mart_versions(store: ReportStore) -> None:
     assert found[DAY].fingerprint == "new" and found[DAY].mart_refreshed_at == "t"
     assert len(store.get_mart_versions("acme")) == 3
     assert store.get_mart_versions("acme", []) == {}
+
+
+# -- data version ------------------------------------------------------------------------------
+
+WRITES: dict[str, Callable[[ReportStore], Any]] = {
+    "upsert_organization": lambda s: s.upsert_organization(org("beta")),
+    "save_report": lambda s: s.save_report("acme", DAY, report(1)),
+    "delete_report": lambda s: s.delete_report("acme", DAY),
+    "create_job": lambda s: s.create_job(JobRun(kind="daily")),
+    "update_job": lambda s: s.update_job(1, progress=0.5),
+    "record_mart_versions": lambda s: s.record_mart_versions(
+        [MartVersion(org_id="acme", report_date=DAY, fingerprint="f")]
+    ),
+    "deactivate_organization": lambda s: s.deactivate_organization("beta"),
+}
+
+
+def read_everything(store: ReportStore) -> None:
+    store.get_organization("acme")
+    store.list_organizations()
+    store.get_report("acme", DAY)
+    store.get_latest_report("acme")
+    store.get_recent_reports("acme")
+    store.list_reports("acme")
+    store.count_reports("acme")
+    store.report_dates("acme", DAY, DAY + timedelta(days=7))
+    store.get_job(1)
+    store.list_jobs()
+    store.get_mart_versions("acme")
+    store.schema_version()
+
+
+def test_data_version_changes_after_every_write(store: ReportStore) -> None:
+    for name, write in WRITES.items():
+        before = store.data_version()
+        write(store)
+        after = store.data_version()
+        assert before is not None and after is not None and after != before, name
+
+
+def test_data_version_unchanged_by_reads_and_failed_writes(store: ReportStore) -> None:
+    store.save_report("acme", DAY, report(1))
+    store.create_job(JobRun(kind="daily"))
+    before = store.data_version()
+    assert before is not None
+
+    read_everything(store)
+    with pytest.raises(UnknownOrganization):
+        store.save_report("ghost", DAY, report(1))  # rolled back
+    assert store.data_version() == before
+
+
+def test_data_version_sees_another_store_on_the_same_file(store: ReportStore, url: str) -> None:
+    with open_store(url) as other:
+        mine = store.data_version()
+        other.save_report("acme", DAY, report(1))
+        assert store.data_version() != mine
+        theirs = other.data_version()
+        store.delete_report("acme", DAY)
+        assert other.data_version() != theirs
+
+
+SAVE_REPORT_SNIPPET = """
+import sys
+from datetime import date
+from reports_store import open_store
+
+with open_store(sys.argv[1]) as store:
+    store.save_report("acme", date.fromisoformat(sys.argv[2]), {"kpis": {"total_calls": 1}})
+"""
+
+
+def test_sqlite_data_version_sees_another_process(tmp_path: Path) -> None:
+    url = store_url("sqlite", tmp_path)
+    with open_store(url) as store:
+        store.upsert_organization(org())
+        before = store.data_version()
+        read_everything(store)
+        assert store.data_version() == before
+
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        command = [sys.executable, "-c", SAVE_REPORT_SNIPPET, url, DAY.isoformat()]
+        subprocess.run(command, check=True, cwd=ROOT, env=env, timeout=60)
+
+        assert store.data_version() != before
+        assert store.get_report("acme", DAY) is not None
+
+
+def test_interface_is_the_aggregates_plus_lifecycle() -> None:
+    aggregates = (OrganizationStore, ReportSnapshotStore, JobRunStore, MartVersionStore)
+    methods = [name for aggregate in aggregates for name in aggregate.__abstractmethods__]
+    assert len(methods) == len(set(methods))  # every method belongs to exactly one aggregate
+    assert ReportStore.__abstractmethods__ == {*methods, "schema_version", "data_version", "close"}
 
 
 # -- schema ------------------------------------------------------------------------------------
@@ -320,6 +422,8 @@ def test_closed_store_refuses_work(url: str) -> None:
     store.close()  # idempotent
     with pytest.raises(StoreError, match="closed"):
         store.count_reports("acme")
+    with pytest.raises(StoreError, match="closed"):
+        store.data_version()
 
 
 def test_driver_errors_become_store_errors(url: str) -> None:
@@ -356,7 +460,9 @@ def test_concurrent_threads(store: ReportStore) -> None:
         store.update_job(job.id or 0, progress=0.5)
         return won, store.count_reports("acme")
 
+    before = store.data_version()
     results = run_threads(threads, work)
+    assert store.data_version() != before
     assert sum(won for won, _ in results) == 1
     assert store.count_reports("acme") == threads * days_each + 2
     assert len(store.list_jobs(limit=100)) == threads

@@ -9,46 +9,13 @@ const BREAKDOWN_ROWS = 8;
 const JOB_POLL_MS = 700;
 const SVG_NS = "http://www.w3.org/2000/svg";
 
-// The seed's KPIs, in the order of the cards. `share` names the keys of a nested KPI object
-// (count, denominator, percentage), whose names differ between KPIs in the report JSON.
-const KPIS = [
-  { key: "total_calls", label: "Total calls", kind: "int", primary: true },
-  { key: "classified_calls", label: "Classified calls", kind: "int", primary: true },
-  { key: "total_duration_hours", label: "Hours on calls", kind: "dec", unit: "h" },
-  { key: "avg_minutes_per_call", label: "Minutes per call", kind: "dec", unit: "min" },
-  { key: "success_rate_percent", label: "Success rate", kind: "pct", primary: true },
-  {
-    key: "non_convertible_calls_with_carrier_not_qualified",
-    label: "Non-convertible or carrier not qualified",
-    share: ["count", "total_calls", "percentage"],
-  },
-  { key: "non_convertible_calls", label: "Non-convertible calls", share: ["count", "total_calls", "percentage"] },
-  { key: "carrier_not_qualified", label: "Carrier not qualified", share: ["count", "total_calls", "percentage"] },
-  {
-    key: "carrier_transfer_over_total_call_attempts",
-    label: "Carrier asked for transfer",
-    share: ["carrier_asked_count", "total_call_attempts", "carrier_asked_percentage"],
-  },
-  {
-    key: "successfully_transferred_for_booking",
-    label: "Transferred for booking",
-    share: [
-      "successfully_transferred_for_booking_count",
-      "total_calls",
-      "successfully_transferred_for_booking_percentage",
-    ],
-  },
-];
-
-const BREAKDOWNS = {
-  call_stage: "Call stage",
-  call_classification: "Classification",
-  load_status: "Load status",
-  pricing_notes: "Pricing notes",
-  carrier_end_state: "Carrier end state",
-};
+// No KPI, breakdown or trend is named here: the cards, the breakdown sections and the trend charts
+// follow the catalogue the service builds from the dbt mart YAML (GET /api/catalog), loaded once
+// before the first render. Adding a KPI is SQL plus YAML.
 
 const state = {
+  catalog: null, // GET /api/catalog: {metrics_version, kpis: [...], breakdowns: [...]}
+  trends: [], // the trend charts the catalogue declares (see buildTrends)
   orgs: [],
   orgId: null,
   mode: "day", // "day": a stored report; "range": a live report from the marts
@@ -102,6 +69,32 @@ const fmtPct = (v) => (v === null || v === undefined ? "—" : `${decFormat.form
 const axisFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
 const fmtAxis = (v) => axisFormat.format(v);
 const fmtAxisPct = (v) => `${axisFormat.format(v)}%`;
+
+/** A catalogue KPI's value as shown: by its `format` (an unknown format reads as a decimal). */
+function fmtKpi(kpi, value) {
+  switch (kpi.format) {
+    case "int":
+      return fmtInt(value);
+    case "percent":
+    case "share":
+      return fmtPct(value);
+    default:
+      return fmtDec(value);
+  }
+}
+
+/** The same, with a decimal's unit ("12.50 h"): for chart titles, notes and the trend table. */
+function fmtKpiUnit(kpi, value) {
+  const text = fmtKpi(kpi, value);
+  return kpi.unit && text !== "—" && !isPercentLike(kpi) ? `${text} ${kpi.unit}` : text;
+}
+
+const isPercentLike = (kpi) => kpi.format === "percent" || kpi.format === "share";
+
+/** A label inside a sentence: "Classified calls" becomes "classified calls", "API calls" stays. */
+function lowerFirst(text) {
+  return /^[A-Z][^A-Z]/.test(text) ? text[0].toLowerCase() + text.slice(1) : text;
+}
 
 // Local dates are handled as "YYYY-MM-DD" strings; arithmetic goes through UTC so no local
 // timezone or DST of the reader's machine can shift a day.
@@ -235,7 +228,33 @@ function explain(error) {
 function init() {
   wireEvents();
   restoreKey();
-  loadOrganizations();
+  start();
+}
+
+/** The KPI catalogue (once), then the organizations: nothing is rendered before the catalogue. */
+async function start() {
+  if (!state.catalog) {
+    showStatus("loading", "Loading the KPI catalogue…");
+    try {
+      state.catalog = checkedCatalog(await api("/api/catalog"));
+    } catch (error) {
+      showStatus("error", `Could not load the KPI catalogue. ${explain(error)}`, { retry: start });
+      return;
+    }
+    state.trends = buildTrends(state.catalog.kpis);
+  }
+  await loadOrganizations();
+}
+
+/** The catalogue's outline, checked before use: a malformed answer is an error, not a blank page. */
+function checkedCatalog(data) {
+  const ok = data && Array.isArray(data.kpis) && Array.isArray(data.breakdowns) &&
+    [...data.kpis, ...data.breakdowns].every((item) => item && typeof item.key === "string");
+  if (!ok) throw new ApiError(500, "The service sent a KPI catalogue this page cannot read");
+  for (const item of [...data.kpis, ...data.breakdowns]) {
+    if (!item.label) item.label = item.key.replaceAll("_", " ").replace(/^./, (c) => c.toUpperCase());
+  }
+  return data;
 }
 
 /** The organizations, then the view the URL asks for (or the default organization's latest day). */
@@ -245,7 +264,7 @@ async function loadOrganizations() {
   try {
     state.orgs = await api("/api/orgs");
   } catch (error) {
-    showStatus("error", `Could not load the organizations. ${explain(error)}`, { retry: loadOrganizations });
+    showStatus("error", `Could not load the organizations. ${explain(error)}`, { retry: start });
     return;
   }
   showStatus(null);
@@ -520,42 +539,17 @@ function renderReport(report, source) {
   syncUrl();
 }
 
+/** One card per catalogue KPI, in catalogue order; a KPI the report lacks has no card. */
 function renderKpis(report) {
-  const kpis = report.kpis;
-  const classified = kpis.classified_calls;
-  const success = (report.breakdowns?.call_classification || []).find((i) => i.value === "success");
+  const kpis = report.kpis || {};
   const cards = [];
-  for (const spec of KPIS) {
-    const raw = kpis[spec.key];
-    if (raw === undefined) continue; // a KPI the service does not (yet) report
-    let number;
-    let unit = spec.unit || "";
-    let detail;
-    if (spec.share) {
-      const [countKey, totalKey, pctKey] = spec.share;
-      number = fmtPct(raw[pctKey]);
-      unit = "";
-      detail = `${fmtInt(raw[countKey])} of ${fmtInt(raw[totalKey])} classified calls`;
-    } else if (spec.kind === "int") {
-      number = fmtInt(raw);
-      detail = spec.key === "classified_calls" ? `of ${fmtInt(kpis.total_calls)} calls` : callsPerDay(report);
-    } else if (spec.kind === "pct") {
-      number = fmtPct(raw);
-      detail = success
-        ? `${fmtInt(success.count)} of ${fmtInt(classified)} classified calls`
-        : `of ${fmtInt(classified)} classified calls`;
-    } else {
-      number = fmtDec(raw);
-      detail = spec.key === "avg_minutes_per_call" ? `over ${fmtInt(kpis.total_calls)} calls` : "total talk time";
-    }
-    if (number === "—") {
-      // A ratio over zero calls has no value (null in the report), which is not the same as 0.
-      unit = "";
-      detail = spec.key === "avg_minutes_per_call" ? "No calls" : "No classified calls";
-    }
+  for (const kpi of state.catalog.kpis) {
+    const raw = kpis[kpi.key];
+    if (raw === undefined) continue; // e.g. a stored report from before the KPI was added
+    const { number, unit, detail } = kpiFigures(kpi, raw, report);
     cards.push(
-      h("li", { class: `kpi${spec.primary ? " primary" : ""}`, "data-kpi": spec.key },
-        h("span", { class: "kpi-label", id: `kpi-${spec.key}` }, spec.label),
+      h("li", { class: `kpi${kpi.primary ? " primary" : ""}`, "data-kpi": kpi.key },
+        h("span", { class: "kpi-label", id: `kpi-${kpi.key}`, title: kpi.description || null }, kpi.label),
         h("span", { class: "kpi-value" },
           h("span", { class: "kpi-number" }, number),
           unit ? h("span", { class: "unit" }, ` ${unit}`) : null),
@@ -566,20 +560,71 @@ function renderKpis(report) {
   $("kpis").hidden = false;
 }
 
-/** Under the total: the period's length, and the daily average when it spans several days. */
-function callsPerDay(report) {
+/**
+ * A card's number, unit and the line under it, from the KPI's format alone:
+ * - share: the percentage, and "count of denominator" from the nested object (`object_keys`);
+ * - percent: the rate, and "of N" when its denominator is itself a KPI of the report;
+ * - int: "of N calls" against total_calls, or the period's daily average for total_calls itself;
+ * - decimal: "over N calls" against total_calls.
+ * The denominator is named after the catalogue KPI of that key ("classified calls"). A ratio
+ * with a zero denominator has no value (null, shown as "—"), which is not the same as 0.
+ */
+function kpiFigures(kpi, raw, report) {
+  const kpis = report.kpis;
+  const total = typeof kpis.total_calls === "number" && kpi.key !== "total_calls" ? kpis.total_calls : null;
+  const noun = denominatorNoun(kpi);
+  let number;
+  let unit = kpi.unit || "";
+  let detail;
+  if (kpi.format === "share" || (raw !== null && typeof raw === "object")) {
+    const keys = kpi.object_keys || { count: "count", denominator: "total_calls", percentage: "percentage" };
+    const share = raw || {};
+    number = fmtPct(share[keys.percentage]);
+    unit = "";
+    detail = `${fmtInt(share[keys.count])} of ${fmtInt(share[keys.denominator])}${noun ? ` ${noun}` : ""}`;
+    if (number === "—" && noun) detail = `No ${noun}`;
+    return { number, unit, detail };
+  }
+  number = fmtKpi(kpi, raw);
+  if (kpi.format === "int") {
+    detail = total !== null ? `of ${fmtInt(total)} calls` : perDay(raw, report);
+  } else if (kpi.format === "percent") {
+    unit = "";
+    const base = kpi.denominator ? kpis[kpi.denominator] : undefined;
+    if (noun && typeof base === "number") detail = number === "—" ? `No ${noun}` : `of ${fmtInt(base)} ${noun}`;
+    else detail = number === "—" ? "No value for this period" : perDay(null, report);
+  } else if (total !== null) {
+    detail = number === "—" ? "No calls" : `over ${fmtInt(total)} calls`;
+  } else {
+    detail = number === "—" ? "No value for this period" : perDay(null, report);
+  }
+  if (number === "—") unit = "";
+  return { number, unit, detail };
+}
+
+/** What a ratio KPI divides by, in words: the label of the catalogue KPI of that key. */
+function denominatorNoun(kpi) {
+  if (!kpi.denominator) return "";
+  const named = state.catalog.kpis.find((k) => k.key === kpi.denominator);
+  return named ? lowerFirst(named.label) : kpi.denominator.replaceAll("_", " ");
+}
+
+/** The period's length, and the daily average of `value` when it spans several days. */
+function perDay(value, report) {
   const { start, end } = reportDates(report);
   const days = daysBetween(start, end) + 1;
   if (days === 1) return "on this day";
-  return `over ${days} days, ${fmtInt(Math.round(report.kpis.total_calls / days))} a day`;
+  if (typeof value !== "number") return `over ${days} days`;
+  return `over ${days} days, ${fmtInt(Math.round(value / days))} a day`;
 }
 
+/** One section per catalogue breakdown, in catalogue order; one the report lacks has none. */
 function renderBreakdowns(breakdowns) {
-  const names = [...Object.keys(BREAKDOWNS), ...Object.keys(breakdowns).filter((k) => !(k in BREAKDOWNS))];
-  const blocks = names.filter((name) => name in breakdowns).map((name) => {
-    const items = breakdowns[name];
-    const title = BREAKDOWNS[name] || name.replaceAll("_", " ");
-    const id = `breakdown-${name}`;
+  const present = state.catalog.breakdowns.filter((b) => Array.isArray(breakdowns[b.key]));
+  const blocks = present.map((breakdown) => {
+    const items = breakdowns[breakdown.key];
+    const title = breakdown.label;
+    const id = `breakdown-${breakdown.key}`;
     if (!items.length) {
       return h("div", { class: "breakdown" }, h("h3", { id }, title), h("p", { class: "muted" }, "No classified calls."));
     }
@@ -679,22 +724,36 @@ function renderScheduler() {
 
 // ---- trend charts ----------------------------------------------------------------------------
 
-const TRENDS = [
-  { title: "Calls per day", type: "bars", series: [{ key: "total_calls", name: "Calls" }], format: fmtInt, axis: fmtAxis },
-  { title: "Success rate", type: "lines", series: [{ key: "success_rate_percent", name: "Success rate" }], format: fmtPct, axis: fmtAxisPct },
-  {
-    title: "Transfer rate",
-    type: "lines",
-    series: [
-      { key: "carrier_transfer_percentage", name: "Carrier asked for transfer", short: "asked for transfer" },
-      {
-        key: "successfully_transferred_percentage", name: "Transferred for booking", short: "transferred", second: true,
-      },
-    ],
-    format: fmtPct,
-    axis: fmtAxisPct,
-  },
-];
+/**
+ * The trend charts the catalogue declares: one per distinct `trend` title, in the order of first
+ * appearance, with the KPIs of that title as series (read from the stored-report summaries by
+ * their `summary_key`). Bars when every series is a count, lines otherwise; a percent axis when
+ * every series is a percentage.
+ */
+function buildTrends(kpis) {
+  const byTitle = new Map();
+  for (const kpi of kpis) {
+    if (!kpi.trend || !kpi.summary_key) continue;
+    if (!byTitle.has(kpi.trend)) byTitle.set(kpi.trend, []);
+    byTitle.get(kpi.trend).push(kpi);
+  }
+  return [...byTitle].map(([title, members]) => ({
+    title,
+    type: members.every((k) => k.format === "int") ? "bars" : "lines",
+    axis: members.every(isPercentLike) ? fmtAxisPct : fmtAxis,
+    series: members.map((kpi, index) => ({
+      key: kpi.summary_key,
+      name: kpi.label,
+      short: lowerFirst(kpi.label),
+      format: (value) => fmtKpiUnit(kpi, value),
+      style: index ? ` series-${Math.min(index + 1, SERIES_STYLES)}` : "",
+    })),
+  }));
+}
+
+const SERIES_STYLES = 4; // .series-2 … .series-4 in dashboard.css; later series share the last
+
+const isValue = (v) => typeof v === "number" && Number.isFinite(v);
 
 function renderTrends() {
   const rows = state.summaries;
@@ -711,7 +770,11 @@ function renderTrends() {
   const days = [];
   for (let d = first; d <= last; d = addDays(d, 1)) days.push(d);
   const byDate = new Map(rows.map((r) => [r.report_date, r]));
-  box.replaceChildren(...TRENDS.map((spec) => trendChart(spec, days, byDate)), trendTable(rows));
+  if (!state.trends.length) {
+    box.replaceChildren(h("p", { class: "muted" }, "The KPI catalogue declares no trend."));
+    return;
+  }
+  box.replaceChildren(...state.trends.map((spec) => trendChart(spec, days, byDate)), trendTable(rows));
   highlightSelected();
 }
 
@@ -730,7 +793,7 @@ function trendChart(spec, days, byDate) {
   const plotH = H - M.top - M.bottom;
   const band = plotW / days.length;
   const xAt = (i) => M.left + band * (i + 0.5);
-  const values = days.flatMap((d) => spec.series.map((s) => byDate.get(d)?.[s.key])).filter((v) => v !== null && v !== undefined);
+  const values = days.flatMap((d) => spec.series.map((s) => byDate.get(d)?.[s.key])).filter(isValue);
   const top = niceMax(Math.max(0, ...values));
   const yAt = (v) => M.top + plotH - (plotH * v) / top;
 
@@ -749,16 +812,21 @@ function trendChart(spec, days, byDate) {
     chart.append(svg("text", { class: "axis", x, y: H - 6, "text-anchor": anchor }, shortDate(days[i])));
   }
   if (spec.type === "bars") {
-    const width = Math.max(1, Math.min(band * 0.72, 28));
-    days.forEach((day, i) => {
-      const value = byDate.get(day)?.[spec.series[0].key];
-      if (value === null || value === undefined) return;
-      chart.append(
-        svg("rect", {
-          class: "bar", "data-date": day, x: xAt(i) - width / 2, y: yAt(value), width,
-          height: Math.max(0, M.top + plotH - yAt(value)), rx: 2, onclick: () => pickDay(day),
-        }, svg("title", {}, `${longDate(day)}: ${spec.format(value)} calls`)),
-      );
+    // One bar per series and day, side by side within the day's slot.
+    const group = Math.max(spec.series.length, Math.min(band * 0.72, 28 * spec.series.length));
+    const width = group / spec.series.length;
+    spec.series.forEach((series, j) => {
+      days.forEach((day, i) => {
+        const value = byDate.get(day)?.[series.key];
+        if (!isValue(value)) return;
+        chart.append(
+          svg("rect", {
+            class: `bar${series.style}`, "data-date": day, x: xAt(i) - group / 2 + j * width, y: yAt(value),
+            width: Math.max(1, spec.series.length > 1 ? width - 1 : width),
+            height: Math.max(0, M.top + plotH - yAt(value)), rx: 2, onclick: () => pickDay(day),
+          }, svg("title", {}, `${longDate(day)}: ${series.name} ${series.format(value)}`)),
+        );
+      });
     });
   } else {
     for (const series of spec.series) {
@@ -767,21 +835,21 @@ function trendChart(spec, days, byDate) {
       let pen = false;
       days.forEach((day, i) => {
         const value = byDate.get(day)?.[series.key];
-        if (value === null || value === undefined) {
+        if (!isValue(value)) {
           pen = false;
           return;
         }
         path += `${pen ? "L" : "M"}${xAt(i).toFixed(1)},${yAt(value).toFixed(1)}`;
         pen = true;
       });
-      chart.append(svg("path", { class: `line${series.second ? " second" : ""}`, d: path }));
+      chart.append(svg("path", { class: `line${series.style}`, d: path }));
       days.forEach((day, i) => {
         const value = byDate.get(day)?.[series.key];
-        if (value === null || value === undefined) return;
+        if (!isValue(value)) return;
         chart.append(svg("circle", {
-          class: `dot${series.second ? " second" : ""}`, "data-date": day, cx: xAt(i), cy: yAt(value),
+          class: `dot${series.style}`, "data-date": day, cx: xAt(i), cy: yAt(value),
           r: days.length > 45 ? 1.6 : 2.6, onclick: () => pickDay(day),
-        }, svg("title", {}, `${longDate(day)}: ${series.name} ${spec.format(value)}`)));
+        }, svg("title", {}, `${longDate(day)}: ${series.name} ${series.format(value)}`)));
       });
     }
   }
@@ -793,7 +861,7 @@ function trendChart(spec, days, byDate) {
 
   const legend = spec.series.length > 1
     ? h("div", { class: "legend", "aria-hidden": "true" }, spec.series.map((s) =>
-      h("span", {}, h("span", { class: `swatch${s.second ? " second" : ""}` }), s.name)))
+      h("span", {}, h("span", { class: `swatch${spec.type === "bars" ? " block" : ""}${s.style}` }), s.name)))
     : null;
   return h("div", { class: "chart" }, h("h3", {}, spec.title), h("p", { class: "latest" }), chart, legend);
 }
@@ -801,36 +869,31 @@ function trendChart(spec, days, byDate) {
 /** A sentence for screen readers: the range, the latest value, the lowest and the highest. */
 function chartLabel(spec, days, byDate) {
   return spec.series.map((s) => {
-    const points = days.map((d) => [d, byDate.get(d)?.[s.key]]).filter(([, v]) => v !== null && v !== undefined);
+    const points = days.map((d) => [d, byDate.get(d)?.[s.key]]).filter(([, v]) => isValue(v));
     if (!points.length) return `${s.name}: no data`;
     const vals = points.map(([, v]) => v);
     const [lastDay, lastVal] = points[points.length - 1];
     return `${s.name} from ${longDate(days[0])} to ${longDate(days[days.length - 1])}: ` +
-      `latest ${spec.format(lastVal)} on ${longDate(lastDay)}, lowest ${spec.format(Math.min(...vals))}, ` +
-      `highest ${spec.format(Math.max(...vals))}.`;
+      `latest ${s.format(lastVal)} on ${longDate(lastDay)}, lowest ${s.format(Math.min(...vals))}, ` +
+      `highest ${s.format(Math.max(...vals))}.`;
   }).join(" ");
 }
 
 /** The same numbers as a table, with each day as a button: the keyboard route into the charts. */
 function trendTable(rows) {
+  const columns = state.trends.flatMap((spec) => spec.series);
   const body = rows.slice().reverse().map((r) => h("tr", {},
     h("th", { scope: "row" }, h("button", {
       type: "button", class: "link-button", onclick: () => pickDay(r.report_date),
     }, longDate(r.report_date))),
-    h("td", { class: "num" }, fmtInt(r.total_calls)),
-    h("td", { class: "num" }, fmtPct(r.success_rate_percent)),
-    h("td", { class: "num" }, fmtPct(r.carrier_transfer_percentage)),
-    h("td", { class: "num" }, fmtPct(r.successfully_transferred_percentage))));
+    columns.map((series) => h("td", { class: "num" }, series.format(isValue(r[series.key]) ? r[series.key] : null)))));
   return h("details", { class: "data-table" },
     h("summary", {}, "Show the numbers as a table"),
     h("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": "Daily numbers" },
       h("table", {},
         h("thead", {}, h("tr", {},
           h("th", { scope: "col" }, "Day"),
-          h("th", { scope: "col", class: "num" }, "Calls"),
-          h("th", { scope: "col", class: "num" }, "Success rate"),
-          h("th", { scope: "col", class: "num" }, "Carrier asked for transfer"),
-          h("th", { scope: "col", class: "num" }, "Transferred for booking"))),
+          columns.map((series) => h("th", { scope: "col", class: "num" }, series.name)))),
         h("tbody", {}, body))));
 }
 
@@ -841,7 +904,7 @@ function highlightSelected() {
   const byDate = new Map(state.summaries.map((r) => [r.report_date, r]));
   document.querySelectorAll("#trends .chart").forEach((chartBox, index) => {
     const chart = chartBox.querySelector("svg");
-    const spec = TRENDS[index];
+    const spec = state.trends[index];
     const days = JSON.parse(chart.dataset.days);
     const band = Number(chart.dataset.band);
     const bands = chart.querySelector("g.bands");
@@ -859,7 +922,9 @@ function highlightSelected() {
     const row = state.mode === "day" ? byDate.get(state.date) : null;
     let note;
     if (row) {
-      note = `${shortDate(state.date)}: ${spec.series.map((s) => `${spec.format(row[s.key])}${s.short ? ` ${s.short}` : ""}`).join(", ")}`;
+      const many = spec.series.length > 1;
+      const value = (s) => (isValue(row[s.key]) ? row[s.key] : null);
+      note = `${shortDate(state.date)}: ${spec.series.map((s) => `${s.format(value(s))}${many ? ` ${s.short}` : ""}`).join(", ")}`;
     } else if (state.mode === "range") {
       note = inView.length ? "Shaded: the selected range" : "The selected range is outside these days";
     } else {
@@ -1012,8 +1077,9 @@ async function generate() {
       admin: true,
       body: { org_id: org.org_id, date: day, force: $("generate-force").checked },
     });
+    const calls = report.kpis?.total_calls;
     showResult("generate-result", "",
-      `Stored the report of ${org.name} for ${longDate(day)}: ${fmtInt(report.kpis.total_calls)} calls.`);
+      `Stored the report of ${org.name} for ${longDate(day)}${isValue(calls) ? `: ${fmtInt(calls)} calls` : ""}.`);
     if (org.org_id === state.orgId) {
       // Show what was stored right away, through the same read path as any other day.
       state.datePinned = true;

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from demo_data import DemoSummary, demo_organizations, generate_demo_data, local_day_start_ms
 from reports_store import open_store
 from reports_store.models import Organization
 from reports_store.rules import IDENTIFIER_RE, PHONE_RE
 from service.core.warehouse import create_source_tables, get_client
-from service.demo_data import DemoSummary, demo_organizations, generate_demo_data, local_day_start_ms
 from tests import oracle
 from tests.conftest import SESSION_DIR, make_settings
 

@@ -1,0 +1,94 @@
+"""Where daily report snapshots are stored: the `daily_reports` table, one row per org and day."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import orjson
+
+from reports_store.base import ReportSnapshotStore
+from reports_store.models import StoredReport
+from reports_store.sql.base import SqlStoreBase, as_date, as_utc, cols, dumps, utcnow
+from reports_store.sql.organizations import require_organization
+
+_REPORT_COLUMNS = ("org_id", "report_date", "report_data", "created_at", "updated_at")
+
+
+def _report_from_row(row: tuple[Any, ...]) -> StoredReport:
+    org_id, report_date, report_data, created_at, updated_at = row
+    created = as_utc(created_at)
+    return StoredReport(
+        org_id=org_id,
+        report_date=as_date(report_date),
+        report_data=orjson.loads(report_data),
+        created_at=created,
+        updated_at=as_utc(updated_at) or created,
+    )
+
+
+class SqlReportSnapshotStore(SqlStoreBase, ReportSnapshotStore):
+    def save_report(
+        self, org_id: str, report_date: date, report_data: Mapping[str, Any], *, overwrite: bool = True
+    ) -> bool:
+        payload = dumps(dict(report_data))
+        now = self._ts_param(utcnow())
+        on_conflict = (
+            "DO UPDATE SET report_data = excluded.report_data, updated_at = excluded.updated_at"
+            if overwrite
+            else "DO NOTHING"
+        )
+        # RETURNING yields a row only when something was written, so it tells whether we won the race.
+        sql = (
+            f"INSERT INTO daily_reports ({cols(_REPORT_COLUMNS)}) VALUES (?, ?, ?, ?, ?) "
+            f"ON CONFLICT (org_id, report_date) {on_conflict} RETURNING 1"
+        )
+        with self._session(write=True) as conn:
+            require_organization(conn, org_id)
+            written = conn.execute(sql, [org_id, self._date_param(report_date), payload, now, now]).fetchall()
+        return bool(written)
+
+    def _select_reports(self, where: str, params: list[Any], tail: str = "") -> list[StoredReport]:
+        sql = f"SELECT {cols(_REPORT_COLUMNS)} FROM daily_reports WHERE {where} {tail}"
+        with self._session() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [_report_from_row(row) for row in rows]
+
+    def get_report(self, org_id: str, report_date: date) -> StoredReport | None:
+        params = [org_id, self._date_param(report_date)]
+        found = self._select_reports("org_id = ? AND report_date = ?", params)
+        return found[0] if found else None
+
+    def get_latest_report(self, org_id: str) -> StoredReport | None:
+        found = self.list_reports(org_id, limit=1)
+        return found[0] if found else None
+
+    def get_recent_reports(self, org_id: str, limit: int = 30) -> list[StoredReport]:
+        return self.list_reports(org_id, limit)
+
+    def list_reports(self, org_id: str, limit: int = 30, offset: int = 0) -> list[StoredReport]:
+        return self._select_reports(
+            "org_id = ?", [org_id, limit, offset], "ORDER BY report_date DESC LIMIT ? OFFSET ?"
+        )
+
+    def count_reports(self, org_id: str) -> int:
+        with self._session() as conn:
+            row = conn.execute("SELECT COUNT(*) FROM daily_reports WHERE org_id = ?", [org_id]).fetchone()
+        return int(row[0])
+
+    def report_dates(self, org_id: str, start: date, end: date) -> set[date]:
+        with self._session() as conn:
+            rows = conn.execute(
+                "SELECT report_date FROM daily_reports WHERE org_id = ? AND report_date BETWEEN ? AND ?",
+                [org_id, self._date_param(start), self._date_param(end)],
+            ).fetchall()
+        return {as_date(row[0]) for row in rows}
+
+    def delete_report(self, org_id: str, report_date: date) -> bool:
+        with self._session(write=True) as conn:
+            deleted = conn.execute(
+                "DELETE FROM daily_reports WHERE org_id = ? AND report_date = ? RETURNING 1",
+                [org_id, self._date_param(report_date)],
+            ).fetchall()
+        return bool(deleted)
