@@ -72,6 +72,7 @@ class Dashboard:
     url: str
     orgs: list[dict[str, Any]]
     yesterday: dict[str, date] = field(default_factory=dict)
+    catalog: dict[str, Any] = field(default_factory=dict)  # GET /api/catalog, which the page follows
 
     def client(self, *, admin: bool = False) -> httpx.Client:
         headers = {"Authorization": f"Bearer {API_KEY}"} if admin else {}
@@ -104,6 +105,7 @@ def dashboard(serve) -> Dashboard:  # noqa: F811 - the imported fixture
     with httpx.Client(base_url=service.url, timeout=120) as client:
         orgs = client.get("/api/orgs").json()
     board = Dashboard(service.url, orgs)
+    board.catalog = board.get("/api/catalog")
     with board.client(admin=True) as client:
         for org in orgs:
             yesterday = today_in(zone(org["timezone"])) - timedelta(days=1)
