@@ -4,8 +4,9 @@
   through service.reports.live.LiveReports with its cache emptied before each call (2 mart queries);
   median over sampled days of the first organization.
 - backfill of one organization, day by day the seed's way (check, 11 queries, build, save), vs
-  Jobs.backfill(force=True) end to end (the dbt rebuild of the window, then the reports), and vs
-  the snapshot-only step (Jobs._store_reports: read the marts, build and store the reports).
+  ReportJobs.backfill(force=True) end to end (the dbt rebuild of the window, then the reports), and
+  vs the snapshot-only step (the same backfill with a refresher that leaves the current marts as
+  they are: read the marts, build and store the reports).
 - every report of both sides is compared: date range, KPIs and breakdowns must be identical.
 """
 
@@ -17,24 +18,39 @@ from datetime import date, timedelta
 from bench.common import BenchConfig, Stopwatch, median, write_phase
 from bench.seed_style import SeedStyleReports, kpi_differences
 from reports_store import ReportStore, open_store
-from service.core.calendar import date_range
-from service.core.dbt_runner import run_dbt
+from service.core.calendar import DateWindow, date_range
+from service.core.dbt_runner import DbtOutcome, run_dbt
 from service.core.warehouse import get_client
-from service.jobs.report_jobs import Jobs
+from service.jobs.refresh import Refresher
+from service.jobs.report_jobs import ReportJobs
+from service.jobs.requests import BackfillRequest
 from service.reports.live import LiveReports
+from service.services import Services
 
 
-class TimedJobs(Jobs):
-    """Jobs that add up the time spent in dbt refreshes (backfill_dbt_seconds)."""
+class TimedRefresher(Refresher):
+    """A refresher that adds up the time spent in dbt refreshes (backfill_dbt_seconds)."""
 
     refresh_seconds = 0.0
 
-    def refresh(self, *args, **kwargs):
+    def refresh(self, *args, **kwargs) -> DbtOutcome:
         started = time.perf_counter()
         try:
             return super().refresh(*args, **kwargs)
         finally:
             self.refresh_seconds += time.perf_counter() - started
+
+
+class CurrentMarts(Refresher):
+    """A refresher for marts known to be current: no dbt run (the snapshot-only backfill)."""
+
+    def refresh(self, *args, **kwargs) -> DbtOutcome:
+        return DbtOutcome(success=True, command="run", exit_code=0)
+
+
+def report_jobs(services: Services, refresher: Refresher) -> ReportJobs:
+    """The application's report jobs, with `refresher` in place of the usual one."""
+    return ReportJobs(services.settings, services.store, services.organizations, refresher, services.stored)
 
 
 def main() -> None:
@@ -61,14 +77,14 @@ def main() -> None:
     step = max(1, len(days) // cfg.sample_days)
     sample = days[::step][: cfg.sample_days]
     seed.report(org, sample[0])  # warm-up, both sides
-    live.report(org, sample[0], sample[0])
+    live.report(org, DateWindow.of(sample[0], sample[0]))
     seed_times, our_times = [], []
     for day in sample:
         t0 = time.perf_counter()
         seed_report = seed.report(org, day)
         t1 = time.perf_counter()
         live.invalidate()  # result cache off: every call reads the marts
-        our_report, _ = live.report(org, day, day)
+        our_report, _ = live.report(org, DateWindow.of(day, day))
         t2 = time.perf_counter()
         seed_times.append(t1 - t0)
         our_times.append(t2 - t1)
@@ -86,29 +102,33 @@ def main() -> None:
             seed_store.save_report(org.org_id, day, report)
             seed_reports[day] = report
 
-    # -- ours: Jobs.backfill end to end (dbt rebuild of the window + reports) ---------------------
-    jobs = TimedJobs(settings, store)
+    # -- ours: ReportJobs.backfill end to end (dbt rebuild of the window + reports) ---------------
+    # Every day of the window, as the seed's loop stores it (allow_empty: days before a first call too).
+    request = BackfillRequest(start_date=start, end_date=end, org_id=org.org_id, force=True, allow_empty=True)
+    services = Services.open(settings, store)
+    timed = TimedRefresher(settings, store)
+    jobs = report_jobs(services, timed)
     # dbt's first invocation in a process pays its start-up (a served API has paid it long ago).
     outcome = run_dbt(["parse"], settings)
     if not outcome.success:
         raise SystemExit(f"dbt parse failed: {outcome.error or outcome.failures}")
     with watch.time("backfill_seconds"):
-        outcome = jobs.backfill(start, end, org.org_id, force=True)
-    if outcome.job.status != "succeeded":
-        raise SystemExit(f"backfill failed: {outcome.job.error}")
+        outcome = jobs.backfill(request)
+    if outcome.job.status != "succeeded" or len(outcome.generated) != len(days):
+        raise SystemExit(f"backfill stored {len(outcome.generated)} of {len(days)}: {outcome.job.error}")
     _compare_stored(store, org.org_id, seed_reports, mismatches, ties)
 
     # -- ours: snapshot only (marts are current: read, build and store, no dbt) -------------------
-    job = jobs._start_job("backfill", org.org_id, start, end)
     with watch.time("backfill_snapshot_seconds"):
-        jobs._store_reports([org], {org.org_id: days}, force=True, outcome=job)
-    jobs._finish_job(job)
-    if job.failed or len(job.generated) != len(days):
-        raise SystemExit(f"snapshot backfill stored {len(job.generated)} of {len(days)}: {job.failed}")
+        snapshot = report_jobs(services, CurrentMarts(settings, store)).backfill(request)
+    if snapshot.failed or len(snapshot.generated) != len(days):
+        raise SystemExit(
+            f"snapshot backfill stored {len(snapshot.generated)} of {len(days)}: {snapshot.failed}"
+        )
     _compare_stored(store, org.org_id, seed_reports, mismatches, ties)
 
     calls_in_backfill = sum(r["kpis"]["total_calls"] for r in seed_reports.values())
-    store.close()
+    services.close()
     seed_store.close()
     for line in mismatches[:20]:
         print(f"[bench] KPI MISMATCH {line}", flush=True)
@@ -129,7 +149,7 @@ def main() -> None:
             "report_ours_seconds": round(report_ours, 5),
             "report_seed_seconds_all": [round(t, 5) for t in seed_times],
             "report_ours_seconds_all": [round(t, 5) for t in our_times],
-            "backfill_dbt_seconds": round(jobs.refresh_seconds, 4),
+            "backfill_dbt_seconds": round(timed.refresh_seconds, 4),
             "kpis_compared_reports": len(sample) + 2 * len(seed_reports),
             "kpi_mismatches": mismatches[:50],
             "kpi_rounding_ties": len(ties),

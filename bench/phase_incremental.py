@@ -1,7 +1,7 @@
 """Phase 3: a day of new data arrives, then a plain refresh (the watermark decides what to rebuild).
 
-Also stores the reports the API phase reads: every organization over the load dates (Jobs.backfill,
-not forced, so already stored days are skipped).
+Also stores the reports the API phase reads: every organization over the load dates
+(ReportJobs.backfill, not forced, so already stored days are skipped).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from demo_data import generate_demo_data
 from reports_store import open_store
 from service.core.dbt_runner import refresh_marts, run_dbt
 from service.core.warehouse import get_client
-from service.jobs.report_jobs import Jobs
+from service.jobs.requests import BackfillRequest
+from service.services import Services
 
 
 def main() -> None:
@@ -64,12 +65,12 @@ def main() -> None:
     # Stored reports for the API phase: every organization, the last `load_dates` days.
     last = cfg.new_day
     first = last - timedelta(days=min(cfg.load_dates, cfg.days) - 1)
-    jobs = Jobs(settings, store)
+    services = Services.open(settings, store)
     with watch.time("backfill_all_orgs_load_dates_seconds"):
-        job = jobs.backfill(first, last)
+        job = services.jobs.backfill(BackfillRequest(start_date=first, end_date=last))
     if job.job.status != "succeeded":
         raise SystemExit(f"backfill for the API phase failed: {job.job.error}")
-    store.close()
+    services.close()
     write_phase(
         cfg,
         "incremental",

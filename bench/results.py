@@ -332,9 +332,11 @@ def markdown(r: dict[str, Any], cfg: BenchConfig) -> str:
         "the seed's sessions CTE is scoped), latest broker-node output, excluded numbers, contract field values.",
         "- **Ours, one report**: `service.reports.live.LiveReports.report` with its result cache emptied before each "
         "call: two primary-key reads of the marts and the report built from the mart's YAML declaration.",
-        "- **Ours, backfill end to end**: `Jobs.backfill(start, end, org, force=True)`: one dbt run over the "
-        "window (`backfill_dbt_seconds`), then the reports built and stored.",
-        "- **Ours, backfill snapshot only**: `Jobs._store_reports` on current marts: read, build, store.",
+        "- **Ours, backfill end to end**: `ReportJobs.backfill` of the organization's window with `force` "
+        "(and `allow_empty`: every day, as the seed's loop stores them): one dbt run over the window "
+        "(`backfill_dbt_seconds`), then the reports built and stored.",
+        "- **Ours, backfill snapshot only**: the same backfill on current marts without the dbt run: "
+        "read, build, store.",
         "",
     ]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The report store: organizations, daily report snapshots, job runs and mart versions in SQLite or DuckDB.
+"""The report store: organizations, report snapshots, job runs, mart versions, tokens and audit records.
 
 store = open_store("sqlite:///reports.db")   # or "duckdb:///reports.duckdb"
 store.upsert_organization(Organization(org_id="acme", name="Acme", node_persistent_id="n-1"))
@@ -10,18 +10,24 @@ and `duckdb_backend`.
 """
 
 from reports_store.base import (
+    AuditStore,
     JobRunStore,
     MartVersionStore,
     OrganizationStore,
     ReportSnapshotStore,
     ReportStore,
+    TokenStore,
 )
 from reports_store.errors import SchemaVersionError, StoreBusy, StoreError, UnknownJob, UnknownOrganization
 from reports_store.factory import open_store
-from reports_store.models import JobRun, MartVersion, Organization, StoredReport
+from reports_store.models import ApiToken, AuditRecord, JobRun, MartVersion, Organization, StoredReport
 from reports_store.schema import LATEST_VERSION, SEED_DDL_DUCKDB, SEED_DDL_SQLITE
 
 __all__ = [
+    "ApiToken",
+    "AuditRecord",
+    "AuditStore",
+    "TokenStore",
     "LATEST_VERSION",
     "SEED_DDL_DUCKDB",
     "SEED_DDL_SQLITE",

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from reports_store.models import JobRun, MartVersion, Organization, StoredReport
+from reports_store.models import ApiToken, AuditRecord, JobRun, MartVersion, Organization, StoredReport
 
 
 class OrganizationStore(ABC):
@@ -116,7 +116,45 @@ class MartVersionStore(ABC):
         """Recorded mart versions of an organization by date (all dates when `dates` is None)."""
 
 
-class ReportStore(OrganizationStore, ReportSnapshotStore, JobRunStore, MartVersionStore):
+class TokenStore(ABC):
+    """Access tokens: a hash of each secret, its scope, expiry and revocation."""
+
+    @abstractmethod
+    def create_token(self, token: ApiToken) -> ApiToken:
+        """Insert a token (its id is chosen by the caller)."""
+
+    @abstractmethod
+    def get_token(self, token_id: str) -> ApiToken | None:
+        """The token, or None."""
+
+    @abstractmethod
+    def list_tokens(self) -> list[ApiToken]:
+        """Every token, newest first."""
+
+    @abstractmethod
+    def revoke_token(self, token_id: str, at: datetime) -> ApiToken | None:
+        """Mark a token revoked (kept for the audit trail); None when unknown."""
+
+    @abstractmethod
+    def touch_token(self, token_id: str, at: datetime) -> None:
+        """Record when a token was last used."""
+
+
+class AuditStore(ABC):
+    """The append-only trail of admin actions."""
+
+    @abstractmethod
+    def record_audit(self, record: AuditRecord) -> AuditRecord:
+        """Append one record; returns it with its id."""
+
+    @abstractmethod
+    def list_audit(self, limit: int = 50, offset: int = 0) -> list[AuditRecord]:
+        """Records, newest first."""
+
+
+class ReportStore(
+    OrganizationStore, ReportSnapshotStore, JobRunStore, MartVersionStore, TokenStore, AuditStore
+):
     """Every aggregate in one store file, plus the store's lifecycle.
 
     Implementations are safe to share between threads; methods raise `StoreError` subclasses.

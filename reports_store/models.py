@@ -7,7 +7,7 @@ An `Organization` checks its identifiers, timezone and excluded numbers wherever
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -61,3 +61,29 @@ class MartVersion(BaseModel):
     report_date: date
     mart_refreshed_at: str | None = None
     fingerprint: str | None = None
+
+
+class ApiToken(BaseModel):
+    """An access token as stored: never the secret, only its SHA-256 (`secret_hash`)."""
+
+    id: str
+    name: str = Field(min_length=1, max_length=200)
+    scope: Literal["reader", "admin"]
+    org_ids: list[Identifier] = Field(default_factory=list)
+    secret_hash: str = Field(exclude=True, repr=False)
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class AuditRecord(BaseModel):
+    """One admin action: who (token id and name, or API_KEY), what, on what, and how it ended."""
+
+    id: int | None = None
+    recorded_at: datetime
+    actor_id: str
+    actor_name: str
+    action: str
+    target: str | None = None
+    outcome: str

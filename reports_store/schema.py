@@ -93,6 +93,31 @@ CREATE TABLE mart_versions (
 );
 """
 
+# Access tokens (only a hash of each secret is kept) and the audit trail of admin actions.
+_V5 = """
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    org_ids TEXT NOT NULL DEFAULT '[]',
+    created_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP,
+    last_used_at TIMESTAMP,
+    revoked_at TIMESTAMP
+);
+{sequence}
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY{id_default},
+    recorded_at TIMESTAMP NOT NULL,
+    actor_id TEXT NOT NULL,
+    actor_name TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    outcome TEXT NOT NULL
+);
+"""
+
 
 def split_statements(script: str) -> list[str]:
     """The statements of a DDL script (ours contain no semicolons inside literals)."""
@@ -104,12 +129,16 @@ def migrations(dialect: Dialect) -> list[tuple[int, list[str]]]:
     if dialect == "sqlite":
         seed = SEED_DDL_SQLITE
         v3 = _V3.format(sequence="", id_default="")
+        v5 = _V5.format(sequence="", id_default="")
     else:
         seed = SEED_DDL_DUCKDB
         v3 = _V3.format(
             sequence="CREATE SEQUENCE job_runs_id_seq;", id_default=" DEFAULT nextval('job_runs_id_seq')"
         )
-    scripts = [seed, _V2, v3, _V4]
+        v5 = _V5.format(
+            sequence="CREATE SEQUENCE audit_log_id_seq;", id_default=" DEFAULT nextval('audit_log_id_seq')"
+        )
+    scripts = [seed, _V2, v3, _V4, v5]
     return [(version, split_statements(script)) for version, script in enumerate(scripts, start=1)]
 
 

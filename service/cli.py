@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from reports_store import JobRun, StoreError
 from reports_store.rules import UnknownTimezone
+from service.access.tokens import TokenRequest
 from service.core.config import get_settings
 from service.core.errors import ServiceError, describe_validation_error
 from service.jobs.requests import BackfillRequest, DailyRunRequest, GenerateRequest
@@ -37,8 +38,14 @@ orgs_app = typer.Typer(
     help="Organizations (the report store is their system of record).", no_args_is_help=True
 )
 reports_app = typer.Typer(help="Stored daily reports.", no_args_is_help=True)
+tokens_app = typer.Typer(
+    help="Access tokens (readers of some organizations, or admins).", no_args_is_help=True
+)
+audit_app = typer.Typer(help="The audit trail of admin actions.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(reports_app, name="reports")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(audit_app, name="audit")
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organization id (default: ORG_ID).")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Regenerate reports that already exist.")]
@@ -142,7 +149,6 @@ def demo_data(
 ) -> None:
     """Write realistic, messy demo calls into the source tables and register their organizations."""
     from demo_data import generate_demo_data
-
     from reports_store import open_store
     from service.core.warehouse import get_client
     from service.operations.remote import running_service_url
@@ -348,6 +354,58 @@ def reports_delete(
     typer.echo(f"job {job.id}: deleted the report of {job.org_id} on {report_day}")
 
 
+# -- access ----------------------------------------------------------------------------------------
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Option(help="What the token is for, e.g. 'acme dashboard'.")],
+    org: Annotated[
+        list[str] | None, typer.Option("--org", help="An organization it may read (repeatable).")
+    ] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="An admin token: everything.")] = False,
+    expires_in_days: Annotated[int | None, typer.Option(help="Days until it stops working.")] = None,
+) -> None:
+    """Create a token and print it once (only its hash is kept)."""
+    with operator_errors():
+        request = TokenRequest(name=name, org_ids=org or [], admin=admin, expires_in_days=expires_in_days)
+    with open_operations() as ops:
+        created = ops.create_token(request)
+    typer.echo(created.token)
+    typer.echo(
+        f"token {created.id} ({created.scope}{': ' + ', '.join(created.org_ids) if created.org_ids else ''}): "
+        "shown once, store it now",
+        err=True,
+    )
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """Every token without its secret (JSON)."""
+    with open_operations() as ops:
+        echo_json(ops.tokens())
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id (from `tokens list`).")],
+) -> None:
+    """Revoke a token: it stops working at once."""
+    with open_operations() as ops:
+        ops.revoke_token(token_id)
+    typer.echo(f"token {token_id} revoked")
+
+
+@audit_app.command("list")
+def audit_list(
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+) -> None:
+    """Admin actions, newest first (JSON)."""
+    with open_operations() as ops:
+        echo_json(ops.audit(limit, offset))
+
+
 @app.command("scheduler")
 def scheduler_command() -> None:
     """Run the scheduler in the foreground: daily reports per org timezone, catch-up and refreshes."""
@@ -366,7 +424,7 @@ def scheduler_command() -> None:
     if url is not None:
         raise fail(f"the service at {url} already runs the scheduler")
     with operator_errors():
-        local = LocalOperations(settings)
+        local = LocalOperations.open(settings)
     scheduler = Scheduler(local.services.jobs)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reports_store import ReportStore, open_store
+from service.access.audit import Audit
+from service.access.tokens import Tokens
 from service.core.config import Settings
 from service.jobs.refresh import Refresher
 from service.jobs.report_jobs import ReportJobs
@@ -22,6 +24,8 @@ class Services:
     stored: StoredReports
     jobs: ReportJobs
     live: LiveReports
+    tokens: Tokens
+    audit: Audit
 
     @classmethod
     def open(cls, settings: Settings, store: ReportStore | None = None) -> Services:
@@ -32,7 +36,17 @@ class Services:
         live = LiveReports(settings)
         refresher.listeners.append(live.invalidate)
         jobs = ReportJobs(settings, store, organizations, refresher, stored)
-        return cls(settings, store, refresher, organizations, stored, jobs, live)
+        return cls(
+            settings,
+            store,
+            refresher,
+            organizations,
+            stored,
+            jobs,
+            live,
+            Tokens(settings, store),
+            Audit(store),
+        )
 
     def close(self) -> None:
         self.store.close()

@@ -7,6 +7,8 @@ One module per aggregate holds its queries, as a mixin over the shared machinery
 - `daily_reports`: `SqlReportSnapshotStore`, daily report snapshots
 - `job_runs`: `SqlJobRunStore`, job runs and their progress
 - `mart_versions`: `SqlMartVersionStore`, which mart build each stored day came from
+- `tokens`: `SqlTokenStore`, access tokens (hashes only)
+- `audit`: `SqlAuditStore`, the trail of admin actions
 
 `SqlReportStore` composes them; the backends (`reports_store.sqlite_backend`,
 `reports_store.duckdb_backend`) subclass it to say how to connect and bind values.
@@ -15,15 +17,23 @@ One module per aggregate holds its queries, as a mixin over the shared machinery
 from __future__ import annotations
 
 from reports_store.base import ReportStore
+from reports_store.sql.audit import SqlAuditStore
 from reports_store.sql.base import SqlStoreBase, to_utc, utcnow
 from reports_store.sql.daily_reports import SqlReportSnapshotStore
 from reports_store.sql.job_runs import TERMINAL_JOB_STATUSES, SqlJobRunStore
 from reports_store.sql.mart_versions import SqlMartVersionStore
 from reports_store.sql.organizations import SqlOrganizationStore
+from reports_store.sql.tokens import SqlTokenStore
 
 
 class SqlReportStore(
-    SqlOrganizationStore, SqlReportSnapshotStore, SqlJobRunStore, SqlMartVersionStore, ReportStore
+    SqlOrganizationStore,
+    SqlReportSnapshotStore,
+    SqlJobRunStore,
+    SqlMartVersionStore,
+    SqlTokenStore,
+    SqlAuditStore,
+    ReportStore,
 ):
     """A ReportStore over a DB-API-like driver whose connections each serve one thread at a time."""
 

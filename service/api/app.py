@@ -20,7 +20,8 @@ from reports_store import StoreError
 from reports_store import UnknownOrganization as StoreUnknownOrganization
 from reports_store.rules import UnknownTimezone
 from service.api.deps import ServiceState
-from service.api.routers import dashboard, docs, live, orgs, reports, system
+from service.api.limits import ConcurrencyLimiter
+from service.api.routers import access, dashboard, docs, live, orgs, reports, system
 from service.core.config import Settings, get_settings
 from service.core.errors import ServiceError, describe_validation_error
 from service.jobs.scheduler import Scheduler
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
             services=services,
             scheduler=Scheduler(services.jobs),
             response_cache=StoredResponseCache(services.store),
+            live_limiter=ConcurrencyLimiter(settings.live_query_concurrency_per_token),
         )
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job")
         state.submit = executor.submit
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
         live.build_router(catalog),
         reports.router,
         orgs.router,
+        access.router,
         system.router,
         dashboard.router,
         docs.router,
@@ -128,7 +131,7 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if exc.status_code == 503:
             message = f"The warehouse is unavailable, nothing was changed: {message}"
-        return _error(exc.status_code, message)
+        return JSONResponse({"detail": message}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(StoreUnknownOrganization)
     async def unknown_org(_: Request, exc: StoreUnknownOrganization) -> JSONResponse:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Query, Request
+from fastapi import Depends, Header, Query, Request
 
 from reports_store import Organization
 from reports_store.rules import Identifier
+from service.access.principal import Principal
+from service.api.limits import ConcurrencyLimiter
 from service.core.calendar import DateWindow, LocalDate
 from service.core.config import Settings
 from service.jobs.scheduler import Scheduler
+from service.operations.local import LocalOperations
 from service.reports.live import live_window
 from service.reports.response_cache import StoredResponseCache
 from service.services import Services
@@ -26,6 +28,7 @@ class ServiceState:
     services: Services
     scheduler: Scheduler
     response_cache: StoredResponseCache
+    live_limiter: ConcurrencyLimiter
     ready: bool = False
     starting: bool = True
     startup_error: str | None = None
@@ -47,28 +50,62 @@ def get_services(state: State) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def require_admin(state: State, authorization: Annotated[str | None, Header()] = None) -> None:
-    """With API_KEY set, mutating and debug endpoints need `Authorization: Bearer <key>`."""
-    key = state.settings.api_key
-    if key is None or not key.get_secret_value():
-        return
-    if not authorization or not authorization.startswith("Bearer "):
-        raise HTTPException(
-            401,
-            "This endpoint needs an admin key: send 'Authorization: Bearer <API_KEY>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    given = authorization.removeprefix("Bearer ").strip().encode()
-    if not hmac.compare_digest(given, key.get_secret_value().encode()):
-        raise HTTPException(403, "The admin key is not valid")
+def get_principal(state: State, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """Who is asking: 401 without a valid token when API_KEY is set; everyone is admin without it."""
+    return state.services.tokens.authenticate(authorization)
 
 
-Admin = Depends(require_admin)
-
-OrgIdQuery = Annotated[Identifier | None, Query(description="Default: the default organization (ORG_ID).")]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def resolve_org(services: ServicesDep, org_id: OrgIdQuery = None) -> Organization:
+# -- route scopes: every route declares exactly one (tests/service/api/test_access.py checks) -------
+
+
+def public_scope() -> None:
+    """Anyone: health probes, the dashboard page and its files, the API docs."""
+
+
+def reader_scope(principal: PrincipalDep) -> Principal:
+    """Any valid token; org-scoped reads also pass through `readable_org_id`."""
+    return principal
+
+
+def admin_scope(principal: PrincipalDep) -> Principal:
+    """An admin token or API_KEY: writes, jobs, tokens, audit, debug and the admin doors."""
+    principal.require_admin()
+    return principal
+
+
+Public = Depends(public_scope)
+Reader = Depends(reader_scope)
+Admin = Depends(admin_scope)
+SCOPES = {public_scope: "public", reader_scope: "reader", admin_scope: "admin"}
+
+
+def admin_operations(state: State, principal: Annotated[Principal, Admin]) -> LocalOperations:
+    """The application's operations acting as this admin (each action lands in the audit trail)."""
+    return LocalOperations(state.services, principal)
+
+
+AdminOps = Annotated[LocalOperations, Depends(admin_operations)]
+
+OrgIdQuery = Annotated[
+    Identifier | None,
+    Query(description="Default: the token's only organization, else the default organization (ORG_ID)."),
+]
+
+
+def readable_org_id(
+    state: State, principal: Annotated[Principal, Reader], org_id: OrgIdQuery = None
+) -> str | None:
+    """The org_id a read is about, once this principal may read it (403 otherwise, known or not)."""
+    return principal.readable_org_id(org_id, state.settings.org_id)
+
+
+ReadableOrgId = Annotated[str | None, Depends(readable_org_id)]
+
+
+def resolve_org(services: ServicesDep, org_id: ReadableOrgId) -> Organization:
     return services.organizations.get(org_id)
 
 

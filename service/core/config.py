@@ -47,6 +47,8 @@ class Settings(BaseSettings):
 
     reports_store_url: str = "sqlite:///reports.db"
     api_key: SecretStr | None = None
+    # Uncached live queries one token may run at once (each can cost hundreds of ms of warehouse time).
+    live_query_concurrency_per_token: int = Field(default=2, ge=1, le=64)
     scheduler_enabled: bool = True
     scheduler_hour: int = Field(default=6, ge=0, le=23)
     scheduler_minute: int = Field(default=0, ge=0, le=59)

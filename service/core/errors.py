@@ -15,6 +15,7 @@ class ServiceError(Exception):
     """An expected failure whose message, one line, says what to do."""
 
     status_code = 500
+    headers: dict[str, str] | None = None
 
 
 class InvalidInput(ServiceError, ValueError):
@@ -33,6 +34,26 @@ class Conflict(ServiceError):
     """The thing to create exists already."""
 
     status_code = 409
+
+
+class Unauthorized(ServiceError):
+    """No valid credentials: no token, or an unknown, expired or revoked one."""
+
+    status_code = 401
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ServiceError):
+    """Valid credentials that do not allow this (another organization, an admin action)."""
+
+    status_code = 403
+
+
+class TooManyRequests(ServiceError):
+    """A per-token limit is reached; try again after Retry-After seconds."""
+
+    status_code = 429
+    headers = {"Retry-After": "1"}
 
 
 class Unavailable(ServiceError):

@@ -14,7 +14,7 @@ def operations(settings: Settings) -> Operations:
         return RemoteOperations(settings, url)
     from service.operations.local import LocalOperations  # opens the store and the warehouse
 
-    return LocalOperations(settings)
+    return LocalOperations.open(settings)
 
 
 __all__ = ["Operations", "operations"]

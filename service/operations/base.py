@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, Protocol
 
-from reports_store import JobRun, Organization
+from reports_store import ApiToken, AuditRecord, JobRun, Organization
+from service.access.tokens import CreatedToken, TokenRequest
 from service.core.dbt_runner import DbtOutcome
 from service.jobs.recorder import ProgressCallback
 from service.jobs.report_jobs import GenerateResult
@@ -43,5 +44,13 @@ class Operations(Protocol):
     def delete_report(self, org_id: str | None, day: date) -> JobRun: ...
 
     def dbt(self, args: Sequence[str]) -> DbtOutcome: ...
+
+    def create_token(self, request: TokenRequest) -> CreatedToken: ...
+
+    def tokens(self) -> list[ApiToken]: ...
+
+    def revoke_token(self, token_id: str) -> ApiToken: ...
+
+    def audit(self, limit: int, offset: int) -> list[AuditRecord]: ...
 
     def close(self) -> None: ...

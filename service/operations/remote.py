@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from reports_store import JobRun, Organization
+from reports_store import ApiToken, AuditRecord, JobRun, Organization
+from service.access.tokens import CreatedToken, TokenRequest
 from service.core.config import Settings
 from service.core.dbt_runner import DbtOutcome
 from service.core.errors import ServiceError
@@ -84,6 +85,8 @@ class RemoteOperations:
             ) from None
         if response.status_code in (401, 403):
             raise RemoteError(f"the service at {self.where} refused the admin key: set API_KEY to its key")
+        if response.status_code == 204:
+            return None
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail")
@@ -135,5 +138,25 @@ class RemoteOperations:
     def dbt(self, args: Sequence[str]) -> DbtOutcome:
         return DbtOutcome.model_validate(self._request("POST", "/api/admin/dbt", json={"args": list(args)}))
 
+    def create_token(self, request: TokenRequest) -> CreatedToken:
+        return CreatedToken.model_validate(self._request("POST", "/api/tokens", request))
+
+    def tokens(self) -> list[ApiToken]:
+        return [_listed_token(token) for token in self._request("GET", "/api/tokens")]
+
+    def revoke_token(self, token_id: str) -> ApiToken:
+        self._request("DELETE", f"/api/tokens/{token_id}")
+        listed = {token.id: token for token in self.tokens()}
+        return listed[token_id]
+
+    def audit(self, limit: int, offset: int) -> list[AuditRecord]:
+        records = self._request("GET", "/api/audit", params={"limit": limit, "offset": offset})
+        return [AuditRecord.model_validate(record) for record in records]
+
     def close(self) -> None:
         pass
+
+
+def _listed_token(data: dict[str, Any]) -> ApiToken:
+    """A token as the API lists it (never with its hash)."""
+    return ApiToken.model_validate(data | {"secret_hash": ""})

@@ -68,14 +68,22 @@ class LiveReports:
             self._cache.clear()
             self.generation += 1
 
-    def report(self, org: Organization, window: DateWindow) -> tuple[dict[str, Any], datetime | None]:
-        """The report of the window and when its mart rows were last refreshed."""
+    def cached(self, org: Organization, window: DateWindow) -> tuple[dict[str, Any], datetime | None] | None:
+        """The cached report of the window, or None (never touches the warehouse)."""
         key = (org.org_id, org.timezone, window.start, window.end)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
-                return cached
+            return cached
+
+    def report(self, org: Organization, window: DateWindow) -> tuple[dict[str, Any], datetime | None]:
+        """The report of the window and when its mart rows were last refreshed."""
+        cached = self.cached(org, window)
+        if cached is not None:
+            return cached
+        key = (org.org_id, org.timezone, window.start, window.end)
+        with self._lock:
             generation = self.generation
         catalog = load_catalog(self.settings.dbt_project_dir)
         with DBT_LOCK:

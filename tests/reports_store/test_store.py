@@ -22,6 +22,9 @@ from reports_store import (
     LATEST_VERSION,
     SEED_DDL_DUCKDB,
     SEED_DDL_SQLITE,
+    ApiToken,
+    AuditRecord,
+    AuditStore,
     JobRun,
     JobRunStore,
     MartVersion,
@@ -33,6 +36,7 @@ from reports_store import (
     SchemaVersionError,
     StoreBusy,
     StoreError,
+    TokenStore,
     UnknownJob,
     UnknownOrganization,
     open_store,
@@ -323,10 +327,55 @@ def test_sqlite_data_version_sees_another_process(tmp_path: Path) -> None:
 
 
 def test_interface_is_the_aggregates_plus_lifecycle() -> None:
-    aggregates = (OrganizationStore, ReportSnapshotStore, JobRunStore, MartVersionStore)
+    aggregates = (
+        OrganizationStore,
+        ReportSnapshotStore,
+        JobRunStore,
+        MartVersionStore,
+        TokenStore,
+        AuditStore,
+    )
     methods = [name for aggregate in aggregates for name in aggregate.__abstractmethods__]
     assert len(methods) == len(set(methods))  # every method belongs to exactly one aggregate
     assert ReportStore.__abstractmethods__ == {*methods, "schema_version", "data_version", "close"}
+
+
+# -- tokens and audit --------------------------------------------------------------------------
+
+
+def test_tokens_keep_only_a_hash_and_revocation_is_kept(store: ReportStore) -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    token = ApiToken(
+        id="tok_1",
+        name="acme dashboard",
+        scope="reader",
+        org_ids=["acme"],
+        secret_hash="ab" * 32,
+        created_at=now,
+    )
+    stored = store.create_token(token)
+    assert stored.secret_hash == "ab" * 32 and stored.org_ids == ["acme"] and stored.created_at == now
+    assert "secret_hash" not in stored.model_dump()  # never serialized
+    store.touch_token("tok_1", now + timedelta(minutes=1))
+    assert store.get_token("tok_1").last_used_at == now + timedelta(minutes=1)
+    revoked = store.revoke_token("tok_1", now + timedelta(hours=1))
+    assert revoked is not None and revoked.revoked_at == now + timedelta(hours=1)
+    assert store.revoke_token("tok_1", now + timedelta(hours=2)).revoked_at == now + timedelta(hours=1)
+    assert store.revoke_token("nope", now) is None
+    assert [t.id for t in store.list_tokens()] == ["tok_1"]
+
+
+def test_audit_records_append_and_list_newest_first(store: ReportStore) -> None:
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    for n in range(3):
+        store.record_audit(
+            AuditRecord(
+                recorded_at=now, actor_id="API_KEY", actor_name="API_KEY", action=f"a{n}", outcome="succeeded"
+            )
+        )
+    records = store.list_audit(limit=2)
+    assert [r.action for r in records] == ["a2", "a1"] and records[0].id is not None
+    assert [r.action for r in store.list_audit(limit=2, offset=2)] == ["a0"]
 
 
 # -- schema ------------------------------------------------------------------------------------

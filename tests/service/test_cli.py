@@ -44,13 +44,15 @@ def workdir(tmp_path_factory) -> Path:
     [
         (["generate", "--org", "nobody", "--date", "2025-01-01"], "Unknown organization"),
         (["generate", "--org", "x", "--date", "2025-02-30"], "not a valid date"),
-        (["backfill", "--start", "2025-03-10", "--end", "2025-03-01", "--org", "x"], "before start"),
+        (["generate", "--org", "x", "--date", "0011-03-28"], "1970-01-01"),
+        (["backfill", "--start", "2025-03-10", "--end", "2025-03-01"], "before start"),
+        (["backfill", "--last-days", "3", "--start", "2025-03-01"], "not both"),
         (
             ["orgs", "add", "acme", "--name", "Acme", "--node", "n1", "--timezone", "Mars/Base"],
             "Unknown timezone",
         ),
         (["orgs", "add", "acme", "--name", "Acme", "--node", "n1", "--excluded-numbers", "555"], "E.164"),
-        (["orgs", "add", "bad id", "--name", "Acme", "--node", "n1"], "org id"),
+        (["orgs", "add", "bad id", "--name", "Acme", "--node", "n1"], "org_id: 'bad id' must be"),
         (["reports", "show", "2025-01-01", "--org", "nobody"], "Unknown organization"),
     ],
 )
@@ -92,6 +94,15 @@ def test_while_a_service_runs_cli_work_is_sent_to_it(tmp_path):
         assert "1 generated" in daily.stdout
         shown = run_cli(env, "reports", "show", "2025-06-01", "--org", "fwd-org")
         assert shown.returncode == 0 and '"total_calls": 0' in shown.stdout
+        listed = run_cli(env, "reports", "list", "--org", "fwd-org")
+        assert listed.returncode == 0 and '"report_date": "2025-06-01"' in listed.stdout, listed.stderr
+        again = run_cli(env, "generate", "--org", "fwd-org", "--date", "2025-06-01", "--allow-empty")
+        assert again.returncode == 0 and again.stderr.startswith("skipped"), again.stderr
+        assert '"total_calls": 0' in again.stdout
+        deleted = run_cli(env, "reports", "delete", "2025-06-01", "--org", "fwd-org")
+        assert deleted.returncode == 0 and "deleted the report of fwd-org on 2025-06-01" in deleted.stdout
+        gone = run_cli(env, "reports", "show", "2025-06-01", "--org", "fwd-org")
+        assert gone.returncode == 1 and "No stored report" in gone.stderr
         dbt = run_cli(env, "dbt", "run", "--select", "stg_platform__runs")
         assert dbt.returncode == 0 and "running service" in dbt.stderr
         refused = run_cli({**env, "API_KEY": "wrong"}, "run-daily", "--org", "fwd-org")

@@ -11,6 +11,8 @@ from fastapi import Path as PathParam
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
+from service.api.deps import Public
+
 ASSET_DIR = files("fastapi_offline") / "static"
 ASSETS = {
     "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
@@ -20,7 +22,7 @@ ASSETS = {
 }
 PREFIX = "/docs-assets"
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Public])
 
 
 @router.get("/docs")

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from service.api.deps import OrgDep, State, WindowDep
+from service.api.deps import OrgDep, PrincipalDep, Reader, State, WindowDep
 from service.api.schemas import BreakdownItem, Report, kpi_response_model
 from service.reports.catalog import Breakdown, Catalog, Kpi
 
@@ -18,20 +18,31 @@ REFRESHED_HEADER = "X-Data-Refreshed-At"
 TAGS: list[str] = ["live analytics"]
 
 
-def live_report(state: State, org: OrgDep, window: WindowDep, response: Response) -> dict[str, Any]:
-    report, refreshed = state.services.live.report(org, window)
+def live_report(
+    state: State, principal: PrincipalDep, org: OrgDep, window: WindowDep, response: Response
+) -> dict[str, Any]:
+    live = state.services.live
+    cached = live.cached(org, window)  # cached answers are never limited
+    if cached is None:
+        with state.live_limiter.slot(principal.actor_id):
+            cached = live.report(org, window)
+    report, refreshed = cached
     response.headers[REFRESHED_HEADER] = refreshed.isoformat() if refreshed else "never"
     return report
 
 
-def daily_report(state: State, org: OrgDep, window: WindowDep, response: Response) -> dict[str, Any]:
+def daily_report(
+    state: State, principal: PrincipalDep, org: OrgDep, window: WindowDep, response: Response
+) -> dict[str, Any]:
     """The live report of a local date or range."""
-    return live_report(state, org, window, response)
+    return live_report(state, principal, org, window, response)
 
 
 def _breakdown_handler(breakdown: Breakdown):
-    def handler(state: State, org: OrgDep, window: WindowDep, response: Response) -> list[dict[str, Any]]:
-        return live_report(state, org, window, response)["breakdowns"].get(breakdown.key, [])
+    def handler(
+        state: State, principal: PrincipalDep, org: OrgDep, window: WindowDep, response: Response
+    ) -> list[dict[str, Any]]:
+        return live_report(state, principal, org, window, response)["breakdowns"].get(breakdown.key, [])
 
     return handler
 
@@ -39,8 +50,10 @@ def _breakdown_handler(breakdown: Breakdown):
 def _kpi_handler(kpis: tuple[Kpi, ...]):
     single = kpis[0] if len(kpis) == 1 and kpis[0].object_keys is not None else None
 
-    def handler(state: State, org: OrgDep, window: WindowDep, response: Response) -> dict[str, Any]:
-        values = live_report(state, org, window, response)["kpis"]
+    def handler(
+        state: State, principal: PrincipalDep, org: OrgDep, window: WindowDep, response: Response
+    ) -> dict[str, Any]:
+        values = live_report(state, principal, org, window, response)["kpis"]
         return values[single.key] if single else {kpi.key: values[kpi.key] for kpi in kpis}
 
     return handler
@@ -52,7 +65,7 @@ def _operation(path: str) -> str:
 
 def build_router(catalog: Catalog) -> APIRouter:
     """The live endpoints of this catalogue (handlers are sync: FastAPI runs them in its thread pool)."""
-    router = APIRouter(tags=TAGS)
+    router = APIRouter(tags=TAGS, dependencies=[Reader])
     router.add_api_route(
         "/daily-report",
         daily_report,

@@ -14,7 +14,7 @@ from fastapi.exceptions import ResponseValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from reports_store import JobRun
-from service.api.deps import Admin, OrgIdQuery, ServicesDep, State
+from service.api.deps import Admin, AdminOps, OrgIdQuery, ReadableOrgId, Reader, ServicesDep, State
 from service.api.schemas import GeneratedReport, Report, ReportSummary
 from service.core.calendar import MAX_RANGE_DAYS, LocalDate
 from service.core.errors import NotFound
@@ -41,7 +41,12 @@ def _cached(state: State, key: Hashable, adapter: TypeAdapter, read: Callable[[]
     return Response(content=body, media_type="application/json")
 
 
-@router.get("/catalog", response_model=Catalog, summary="Every KPI and breakdown the reports carry")
+@router.get(
+    "/catalog",
+    response_model=Catalog,
+    dependencies=[Reader],
+    summary="Every KPI and breakdown the reports carry",
+)
 def catalog(services: ServicesDep) -> Catalog:
     return load_catalog(services.settings.dbt_project_dir)
 
@@ -62,19 +67,26 @@ def list_reports(
     return _cached(state, ("list", org_id, limit, offset), _SUMMARIES, read)
 
 
-@router.get("/reports/latest", response_model=Report, summary="The most recent stored report")
-def latest_report(state: State, org_id: OrgIdQuery = None) -> Response:
+@router.get(
+    "/reports/latest", response_model=Report, dependencies=[Reader], summary="The most recent stored report"
+)
+def latest_report(state: State, org_id: ReadableOrgId) -> Response:
     def read() -> Any:
         return state.services.stored.require(state.services.organizations.get(org_id), None)
 
     return _cached(state, ("latest", org_id), _REPORT, read)
 
 
-@router.get("/reports/{report_date}", response_model=Report, summary="The stored report of a local date")
+@router.get(
+    "/reports/{report_date}",
+    response_model=Report,
+    dependencies=[Reader],
+    summary="The stored report of a local date",
+)
 def report_by_date(
     state: State,
     report_date: Annotated[LocalDate, Path(description="Local date, YYYY-MM-DD.")],
-    org_id: OrgIdQuery = None,
+    org_id: ReadableOrgId,
 ) -> Response:
     def read() -> Any:
         return state.services.stored.require(state.services.organizations.get(org_id), report_date)
@@ -89,11 +101,11 @@ def report_by_date(
     summary="Delete a stored report (recorded as a job run)",
 )
 def delete_report(
-    services: ServicesDep,
+    ops: AdminOps,
     report_date: Annotated[LocalDate, Path(description="Local date, YYYY-MM-DD.")],
     org_id: OrgIdQuery = None,
 ) -> JobRun:
-    return services.jobs.delete_report(org_id, report_date).job
+    return ops.delete_report(org_id, report_date)
 
 
 @router.post(
@@ -102,8 +114,8 @@ def delete_report(
     dependencies=[Admin],
     summary="Generate and store a day",
 )
-def generate(services: ServicesDep, request: GenerateRequest) -> dict[str, Any]:
-    result = services.jobs.generate(request)
+def generate(ops: AdminOps, request: GenerateRequest) -> dict[str, Any]:
+    result = ops.generate(request)
     return result.report | {"skipped": result.status == "skipped"}
 
 
@@ -114,15 +126,14 @@ def generate(services: ServicesDep, request: GenerateRequest) -> dict[str, Any]:
     dependencies=[Admin],
     summary="Start a backfill job (poll /api/jobs/{id})",
 )
-def backfill(state: State, request: BackfillRequest) -> JobRun:
-    jobs = state.services.jobs
-    outcome = jobs.start_backfill(request)
+def backfill(state: State, ops: AdminOps, request: BackfillRequest) -> JobRun:
+    outcome = ops.start_backfill(request)
     assert state.submit is not None  # set by the app's lifespan
-    state.submit(jobs.backfill, request, job=outcome)
+    state.submit(state.services.jobs.backfill, request, job=outcome)
     return outcome.job
 
 
-@router.get("/jobs", response_model=list[JobRun], summary="Job runs, newest first")
+@router.get("/jobs", response_model=list[JobRun], dependencies=[Admin], summary="Job runs, newest first")
 def list_jobs(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -131,7 +142,9 @@ def list_jobs(
     return services.store.list_jobs(limit, offset)
 
 
-@router.get("/jobs/{job_id}", response_model=JobRun, summary="One job run with its progress")
+@router.get(
+    "/jobs/{job_id}", response_model=JobRun, dependencies=[Admin], summary="One job run with its progress"
+)
 def get_job(services: ServicesDep, job_id: Annotated[int, Path(ge=1, le=2**62)]) -> JobRun:
     job = services.store.get_job(job_id)
     if job is None:

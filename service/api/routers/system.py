@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from reports_store import JobRun
-from service.api.deps import Admin, OrgDep, ServicesDep, ServiceState, State
+from service.api.deps import Admin, AdminOps, OrgDep, Public, ServiceState, State
 from service.api.schemas import DbtRequest
 from service.core.dbt_runner import DbtOutcome
 from service.jobs.requests import DailyRunRequest
@@ -36,10 +36,10 @@ def _scheduler_state(state: ServiceState) -> str:
     return "starting" if state.starting else "stopped"
 
 
-@router.get("/health", summary="200 when warehouse, store and scheduler are fine; 503 otherwise")
-def health(state: State) -> JSONResponse:
+def _dependencies(state: ServiceState) -> tuple[dict[str, Any], bool]:
+    """The warehouse and the store, each "ok" or why not."""
     checks: dict[str, Any] = {}
-    healthy = state.ready
+    healthy = True
     try:
         checks["warehouse"] = _check_warehouse(state)
     except Exception as exc:
@@ -51,6 +51,17 @@ def health(state: State) -> JSONResponse:
     except Exception as exc:
         checks["store"] = f"unavailable: {type(exc).__name__}"
         healthy = False
+    return checks, healthy
+
+
+@router.get(
+    "/health",
+    dependencies=[Public],
+    summary="200 when warehouse, store and scheduler are fine; 503 otherwise",
+)
+def health(state: State) -> JSONResponse:
+    checks, healthy = _dependencies(state)
+    healthy = healthy and state.ready
     checks["scheduler"] = _scheduler_state(state)
     if checks["scheduler"] not in ("running", "disabled"):
         healthy = False
@@ -60,8 +71,28 @@ def health(state: State) -> JSONResponse:
     return JSONResponse({"status": status, **checks}, status_code=200 if healthy else 503)
 
 
+@router.get("/livez", dependencies=[Public], summary="200 while the process answers")
+def livez() -> dict[str, str]:
+    return {"status": "alive"}
+
+
 @router.get(
-    "/api/scheduler/status", summary="Scheduler: enabled, running, next run per organization, last runs"
+    "/readyz", dependencies=[Public], summary="200 once start-up finished and warehouse and store answer"
+)
+def readyz(state: State) -> JSONResponse:
+    checks, healthy = _dependencies(state)
+    if not state.ready:
+        checks["startup"] = state.startup_error or "in progress"
+    ready = healthy and state.ready
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
+    )
+
+
+@router.get(
+    "/api/scheduler/status",
+    dependencies=[Admin],
+    summary="Scheduler: enabled, running, next run per organization, last runs",
 )
 def scheduler_status(state: State) -> dict[str, Any]:
     return state.scheduler.status()
@@ -94,15 +125,15 @@ def debug_node_count(state: State, org: OrgDep) -> dict[str, Any]:
 @router.post(
     "/api/admin/dbt", response_model=DbtOutcome, dependencies=[Admin], summary="Run a dbt command here"
 )
-def admin_dbt(services: ServicesDep, request: DbtRequest) -> DbtOutcome:
+def admin_dbt(ops: AdminOps, request: DbtRequest) -> DbtOutcome:
     """For `python -m service dbt ...` while this service owns the embedded warehouse: dbt's output
     comes back in `output`, its exit code in `exit_code`."""
-    return services.refresher.run_dbt_command(request.args, capture_output=True)
+    return ops.dbt(request.args, capture_output=True)
 
 
 @router.post(
     "/api/admin/run-daily", response_model=JobRun, dependencies=[Admin], summary="Run the daily job now"
 )
-def admin_run_daily(services: ServicesDep, request: DailyRunRequest) -> JobRun:
+def admin_run_daily(ops: AdminOps, request: DailyRunRequest) -> JobRun:
     """Each active organization's yesterday (or `date`), as `python -m service run-daily` does."""
-    return services.jobs.run_daily(request).job
+    return ops.run_daily(request)

@@ -80,12 +80,14 @@ def test_generate_read_back_and_live_agree_with_the_oracle(api, org):
         live = client.get("/daily-report", params={"org_id": org["org_id"], "date": day.isoformat()})
         summaries = client.get("/api/reports", params={"org_id": org["org_id"]}).json()
     report = generated.json()
+    assert report.pop("skipped") is False
     assert report["kpis"] == oracle.report_kpis(expected)
     assert report["breakdowns"] == oracle.report_breakdowns(expected)
     assert stored["stale"] is False and {k: stored[k] for k in report} == report
     assert latest["date_range"] == report["date_range"]
     assert live.status_code == 200 and live.headers["X-Data-Refreshed-At"] != "never"
     assert live.json()["kpis"] == report["kpis"] and live.json()["breakdowns"] == report["breakdowns"]
+    assert live.json()["partial"] is False
     assert summaries[0]["report_date"] == day.isoformat()
     assert summaries[0]["total_calls"] == report["kpis"]["total_calls"]
 
@@ -117,12 +119,18 @@ def test_every_live_endpoint_over_a_range(api, org):
         ("/daily-report", {"date": "yesterday"}, 422, "date"),
         ("/daily-report", {"start_date": "2025-03-10", "end_date": "2025-03-01"}, 400, "before"),
         ("/daily-report", {"start_date": "2023-01-01", "end_date": "2025-01-01"}, 400, "366"),
-        ("/daily-report", {"date": "2999-01-01"}, 400, "future"),
+        ("/daily-report", {"date": "2100-01-01"}, 400, "future"),
+        # Outside ClickHouse's Date range (1970-01-01..2149-06-06): refused before any query.
+        ("/daily-report", {"date": "2999-01-01"}, 422, "date"),
+        ("/daily-report", {"date": "0011-03-28"}, 422, "1970-01-01"),
+        ("/call-stage-stats", {"start_date": "0011-03-28", "end_date": "2025-03-01"}, 422, "start_date"),
         ("/call-stage-stats", {"org_id": "no-such-org"}, 404, "Unknown organization"),
-        ("/call-stage-stats", {"org_id": "bad id!"}, 400, "org_id"),
+        ("/call-stage-stats", {"org_id": "bad id!"}, 422, "org_id: 'bad id!' must be"),
         ("/api/reports", {"limit": 0}, 422, "limit"),
         ("/api/reports", {"limit": 100000}, 422, "limit"),
         ("/api/reports/2025-02-30", {}, 422, "report_date"),
+        ("/api/reports/0011-03-28", {}, 422, "report_date"),
+        ("/api/reports", {"org_id": "bad id!"}, 422, "org_id"),
         ("/api/jobs/0", {}, 422, "job_id"),
     ],
 )
@@ -180,7 +188,9 @@ def test_concurrent_generates_store_one_report(api, org):
     for thread in threads:
         thread.join()
     assert [r.status_code for r in responses] == [200, 200, 200]
-    assert len({r.text for r in responses}) == 1
+    bodies = [r.json() for r in responses]
+    assert sorted(body.pop("skipped") for body in bodies) == [False, True, True]
+    assert bodies[0] == bodies[1] == bodies[2]
     with api.client() as client:
         summaries = client.get("/api/reports", params={"org_id": org["org_id"], "limit": 366}).json()
     assert [s["report_date"] for s in summaries].count(day.isoformat()) == 1
@@ -211,6 +221,68 @@ def test_backfill_runs_in_the_background_with_progress(api, org):
         assert bad.status_code == 400
 
 
+def test_out_of_range_dates_in_bodies_are_refused(api, org):
+    with api.client(admin=True) as client:
+        generate = client.post("/api/reports/generate", json={"org_id": org["org_id"], "date": "0011-03-28"})
+        backfill = client.post(
+            "/api/reports/backfill",
+            json={"org_id": org["org_id"], "start_date": "2025-01-01", "end_date": "2999-01-01"},
+        )
+        both = client.post(
+            "/api/reports/backfill",
+            json={"org_id": org["org_id"], "last_days": 3, "start_date": "2025-01-01"},
+        )
+    assert generate.status_code == 422 and "1970-01-01" in generate.json()["detail"]
+    assert backfill.status_code == 422 and "end_date" in backfill.json()["detail"]
+    assert both.status_code == 422 and "not both" in both.json()["detail"]
+
+
+def test_live_defaults_to_yesterday_and_flags_today_as_partial(api, org):
+    with api.client() as client:
+        default = client.get("/daily-report", params={"org_id": org["org_id"]})
+        today = client.get(
+            "/daily-report", params={"org_id": org["org_id"], "date": past_day(org, 0).isoformat()}
+        )
+    assert default.status_code == 200 and today.status_code == 200
+    assert default.json()["metadata"]["report_start_date"] == past_day(org).isoformat()
+    assert default.json()["partial"] is False and today.json()["partial"] is True
+
+
+def test_catalog_names_every_kpi_and_live_endpoint(api, org):
+    with api.client() as client:
+        catalog = client.get("/api/catalog").json()
+        report = client.get("/daily-report", params={"org_id": org["org_id"]}).json()
+    assert [kpi["key"] for kpi in catalog["kpis"]] == list(report["kpis"])
+    assert [b["key"] for b in catalog["breakdowns"]] == list(report["breakdowns"])
+    assert catalog["metrics_version"] == report["metadata"]["metrics_version"]
+    endpoints = {kpi["endpoint"]: kpi["key"] for kpi in catalog["kpis"] if kpi["endpoint"]}
+    assert set(KPI_ENDPOINTS) <= set(endpoints)
+    assert {b["endpoint"]: b["key"] for b in catalog["breakdowns"]} == BREAKDOWN_ENDPOINTS
+
+
+def test_a_stored_report_can_be_deleted(api, org):
+    day = past_day(org, 6).isoformat()
+    params = {"org_id": org["org_id"]}
+    with api.client(admin=True) as client:
+        stored = client.post(
+            "/api/reports/generate", json={"org_id": org["org_id"], "date": day, "allow_empty": True}
+        )
+        assert stored.status_code == 200, stored.text
+        assert client.get(f"/api/reports/{day}", params=params).status_code == 200
+        assert (
+            client.delete(f"/api/reports/{day}", params=params, headers={"Authorization": ""}).status_code
+            == 401
+        )
+        deleted = client.delete(f"/api/reports/{day}", params=params)
+        assert deleted.status_code == 200 and deleted.json()["kind"] == "delete", deleted.text
+        assert deleted.json()["status"] == "succeeded"
+        assert client.get(f"/api/reports/{day}", params=params).status_code == 404
+        listed = client.get("/api/reports", params={**params, "limit": 366}).json()
+        assert day not in [item["report_date"] for item in listed]
+        again = client.delete(f"/api/reports/{day}", params=params)
+        assert again.status_code == 404 and "nothing to delete" in again.json()["detail"]
+
+
 def test_organizations_register_validate_and_update(api):
     new = {
         "org_id": "api-new-org",
@@ -223,7 +295,11 @@ def test_organizations_register_validate_and_update(api):
         assert client.post("/api/orgs", json=new).status_code == 201
         assert client.post("/api/orgs", json=new).status_code == 409
         bad_tz = client.post("/api/orgs", json={**new, "org_id": "api-bad-tz", "timezone": "Mars/Base"})
-        assert bad_tz.status_code == 400 and "timezone" in bad_tz.json()["detail"].lower()
+        # The body is validated by its model now: 422, like every other invalid field.
+        assert bad_tz.status_code == 422 and "Unknown timezone 'Mars/Base'" in bad_tz.json()["detail"]
+        assert client.get("/api/orgs/api-bad-tz").status_code == 404
+        bad_patch = client.patch("/api/orgs/api-new-org", json={"timezone": "Mars/Base"})
+        assert bad_patch.status_code == 422 and "timezone" in bad_patch.json()["detail"]
         bad_number = client.post(
             "/api/orgs", json={**new, "org_id": "api-bad-num", "excluded_numbers": ["12345"]}
         )

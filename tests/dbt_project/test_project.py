@@ -40,6 +40,16 @@ def test_parse_for_a_clickhouse_server_needs_no_server():
     assert outcome.success, outcome.error
 
 
+def test_captured_output_and_dbt_exit_codes():
+    settings = make_settings("parse")
+    listed = run_dbt(["ls", "--select", "agg_daily_org_metrics"], settings, capture_output=True)
+    assert listed.success and listed.exit_code == 0, listed.error
+    assert any(line.endswith("agg_daily_org_metrics") for line in listed.output), listed.output
+    assert not any("\x1b[" in line for line in listed.output)
+    unknown = run_dbt(["ls", "--no-such-flag"], settings, capture_output=True)
+    assert not unknown.success and unknown.exit_code == 2 and unknown.error
+
+
 def test_server_settings_reach_the_profile_and_secrets_stay_out_of_repr():
     settings = make_settings("env", clickhouse_url="https://ch.example.invalid", clickhouse_password="s3cret")
     env = dbt_environment(settings)

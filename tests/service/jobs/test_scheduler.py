@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from reports_store import Organization
-from service.jobs.report_jobs import Jobs
-from service.jobs.scheduler import Scheduler, next_fire
+from service.core.warehouse import get_client
+from service.jobs.report_jobs import ReportJobs
+from service.jobs.requests import DailyRunRequest
+from service.jobs.scheduler import Scheduler, last_fire, next_fire
+from service.services import Services
 from tests.conftest import make_settings
 
 ORGS = [
@@ -16,6 +21,9 @@ ORGS = [
     Organization(org_id="sch-syd", name="Sydney", node_persistent_id="n-syd", timezone="Australia/Sydney"),
     Organization(org_id="sch-kol", name="Kolkata", node_persistent_id="n-kol", timezone="Asia/Kolkata"),
 ]
+# Before every simulated day: catch-up back-fills, and a backfill leaves out the days before an
+# organization's first recorded call.
+FIRST_CALL_AT = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
 
 
 class Clock:
@@ -26,22 +34,43 @@ class Clock:
         return self.now
 
 
+def record_first_call(settings, org: Organization, at: datetime) -> None:
+    """One completed call of `org` at `at` in the source tables."""
+    client, db, run_id = get_client(settings), settings.clickhouse_database, uuid.uuid4()
+    client.insert(
+        "public_runs", [[run_id, at, "completed"]], database=db, column_names=["id", "timestamp", "status"]
+    )
+    client.insert(
+        "public_sessions",
+        [[uuid.uuid4(), run_id, org.org_id, "", 60.0, at]],
+        database=db,
+        column_names=["id", "run_id", "org_id", "user_number", "duration", "created_at"],
+    )
+
+
 @pytest.fixture(scope="module")
-def jobs():
-    jobs = Jobs(make_settings("scheduler", scheduler_enabled=True, scheduler_catchup_days=2))
+def services():
+    services = Services.open(make_settings("scheduler", scheduler_enabled=True, scheduler_catchup_days=2))
     for org in ORGS:
-        jobs.store.upsert_organization(org)
-    return jobs
+        services.store.upsert_organization(org)
+        record_first_call(services.settings, org, FIRST_CALL_AT)
+    yield services
+    services.close()
 
 
-def spy_daily(jobs: Jobs, monkeypatch) -> list[tuple[str, date, datetime]]:
+@pytest.fixture(scope="module")
+def jobs(services) -> ReportJobs:
+    return services.jobs
+
+
+def spy_daily(jobs: ReportJobs, monkeypatch) -> list[tuple[str, date, datetime]]:
     """Record (org, day, clock) of each daily run while still running the real job."""
     calls: list[tuple[str, date, datetime]] = []
     real = jobs.run_daily
 
-    def recording(day=None, org_id=None, *, force=False, now=None):
-        calls.append((org_id, day, now))
-        return real(day, org_id, force=force, now=now)
+    def recording(request: DailyRunRequest, *, now=None):
+        calls.append((request.org_id, request.date, now))
+        return real(request, now=now)
 
     monkeypatch.setattr(jobs, "run_daily", recording)
     return calls
@@ -58,6 +87,8 @@ def test_next_fire_is_six_local_across_dst():
     assert (
         next_fire(chi, 6, 0, datetime(2026, 3, 7, 12, tzinfo=UTC)).isoformat() == "2026-03-08T06:00:00-05:00"
     )
+    assert last_fire(chi, 6, 0, second) == second
+    assert last_fire(chi, 6, 0, second - timedelta(seconds=1)) == first
 
 
 def test_each_org_runs_its_yesterday_once_a_day_at_six_local(jobs, monkeypatch):
@@ -76,7 +107,7 @@ def test_each_org_runs_its_yesterday_once_a_day_at_six_local(jobs, monkeypatch):
         days = [day for day, _ in runs]
         assert len(days) == len(set(days)), f"{org.org_id} ran a day twice"
         for day, fired in runs:
-            local = fired.astimezone(__import__("zoneinfo").ZoneInfo(org.timezone))
+            local = fired.astimezone(ZoneInfo(org.timezone))
             assert local.date() - timedelta(days=1) == day
             assert (local.hour, local.minute) >= (6, 0) and local - local.replace(
                 hour=6, minute=0
@@ -89,6 +120,7 @@ def test_each_org_runs_its_yesterday_once_a_day_at_six_local(jobs, monkeypatch):
         )
     status = scheduler.status()
     assert {o["org_id"] for o in status["organizations"]} == {o.org_id for o in ORGS}
+    assert all(o["last_result"] == "succeeded" for o in status["organizations"]), status
 
 
 def test_catch_up_generates_missed_days_once(jobs):
@@ -103,3 +135,14 @@ def test_catch_up_generates_missed_days_once(jobs):
     scheduler.catch_up()
     assert jobs.store.count_reports("sch-chi") == before
     assert all(job.status == "succeeded" for job in jobs.store.list_jobs(kind="backfill"))
+    status = {o["org_id"]: o for o in scheduler.status()["organizations"]}
+    assert status["sch-chi"]["last_report_date"] == "2026-11-08..2026-11-09"
+
+
+def test_the_frequent_refresh_is_recorded_in_the_status(jobs):
+    scheduler = Scheduler(jobs, clock=Clock(datetime(2026, 11, 10, 13, 0, tzinfo=UTC)))
+    assert scheduler.status()["last_refresh"] is None
+    scheduler.refresh()
+    last = scheduler.status()["last_refresh"]
+    assert last["result"] == "succeeded" and last["error"] is None, last
+    assert last["at"] == "2026-11-10T13:00:00+00:00"

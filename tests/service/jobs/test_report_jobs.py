@@ -9,42 +9,55 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from demo_data import generate_demo_data
 from reports_store import StoreError
 from service.core.calendar import today_in, zone
+from service.core.errors import InvalidInput, NotFound, OrganizationNotFound
 from service.core.warehouse import get_client
-from service.demo_data import generate_demo_data
-from service.jobs.report_jobs import JobError, Jobs
+from service.jobs.report_jobs import ReportJobs
+from service.jobs.requests import BackfillRequest, GenerateRequest
+from service.organizations.models import OrganizationChanges
+from service.services import Services
 from tests import oracle
 from tests.conftest import make_settings
 
-DAYS = 4
+DAYS = 4  # the window most tests back-fill: the last DAYS days that are over
+HISTORY_DAYS = 16  # demo days: every day a test stores has recorded calls in every organization
 
 
 @pytest.fixture(scope="module")
-def jobs():
+def services():
     settings = make_settings("jobs")
-    jobs = Jobs(settings)
-    client = get_client(settings)
+    services = Services.open(settings)
     generate_demo_data(
-        client,
-        jobs.store,
+        get_client(settings),
+        services.store,
         orgs=3,
-        days=DAYS + 1,
+        days=HISTORY_DAYS,
         calls_per_day=40,
         seed=5,
         database=settings.clickhouse_database,
     )
-    yield jobs
-    jobs.store.close()
+    yield services
+    services.close()
 
 
-def last_days(jobs: Jobs) -> tuple[date, date]:
+@pytest.fixture(scope="module")
+def jobs(services) -> ReportJobs:
+    return services.jobs
+
+
+def last_days(jobs: ReportJobs) -> tuple[date, date]:
     """The last DAYS days that are over in every organization's zone."""
     end = min(today_in(zone(org.timezone)) for org in jobs.store.list_organizations()) - timedelta(days=1)
     return end - timedelta(days=DAYS - 1), end
 
 
-def expected_report(jobs: Jobs, org_id: str, day: date) -> dict:
+def backfill(jobs: ReportJobs, start: date, end: date, org_id: str | None = None, **options):
+    return jobs.backfill(BackfillRequest(start_date=start, end_date=end, org_id=org_id, **options))
+
+
+def expected_report(jobs: ReportJobs, org_id: str, day: date) -> dict:
     org = jobs.store.get_organization(org_id)
     client = get_client(jobs.settings)
     metrics = oracle.daily_metrics(
@@ -54,7 +67,7 @@ def expected_report(jobs: Jobs, org_id: str, day: date) -> dict:
     return {"kpis": oracle.report_kpis(day_metrics), "breakdowns": oracle.report_breakdowns(day_metrics)}
 
 
-def assert_report_matches_oracle(jobs: Jobs, org_id: str, day: date, report: dict) -> None:
+def assert_report_matches_oracle(jobs: ReportJobs, org_id: str, day: date, report: dict) -> None:
     expected = expected_report(jobs, org_id, day)
     assert report["kpis"] == expected["kpis"], (org_id, day)
     assert report["breakdowns"] == expected["breakdowns"], (org_id, day)
@@ -71,7 +84,7 @@ def assert_report_matches_oracle(jobs: Jobs, org_id: str, day: date, report: dic
 
 def test_backfill_stores_reports_equal_to_the_oracle_then_skips_then_forces(jobs):
     start, end = last_days(jobs)
-    outcome = jobs.backfill(start, end)
+    outcome = backfill(jobs, start, end)
     orgs = jobs.store.list_organizations()
     assert outcome.job.status == "succeeded", (outcome.job.error, outcome.failed)
     assert outcome.job.counts == {"generated": DAYS * len(orgs), "skipped": 0, "failed": 0}
@@ -82,41 +95,79 @@ def test_backfill_stores_reports_equal_to_the_oracle_then_skips_then_forces(jobs
                 jobs, org.org_id, day, jobs.store.get_report(org.org_id, day).report_data
             )
 
-    again = jobs.backfill(start, end)
+    again = backfill(jobs, start, end)
     assert again.job.counts == {"generated": 0, "skipped": DAYS * len(orgs), "failed": 0}
 
     before = {
         (o.org_id, d): jobs.store.get_report(o.org_id, d).report_data for o in orgs for d in [start, end]
     }
-    forced = jobs.backfill(start, end, force=True)
+    forced = backfill(jobs, start, end, force=True)
     assert forced.job.counts["generated"] == DAYS * len(orgs)
     for (org_id, day), report in before.items():
         after = jobs.store.get_report(org_id, day).report_data
         assert after["kpis"] == report["kpis"] and after["breakdowns"] == report["breakdowns"]
 
 
+def test_last_days_backfills_the_days_that_are_over(jobs):
+    start, end = last_days(jobs)
+    outcome = jobs.backfill(BackfillRequest(last_days=DAYS))
+    assert outcome.job.status == "succeeded", outcome.job.error
+    assert (outcome.job.start_date, outcome.job.end_date) == (start, end)
+    assert outcome.job.counts["generated"] + outcome.job.counts["skipped"] == DAYS * len(
+        jobs.store.list_organizations()
+    )
+
+
 def test_bad_input_is_refused_and_writes_nothing(jobs):
     org = jobs.store.list_organizations()[0]
     jobs_before = len(jobs.store.list_jobs(limit=1000))
     today = today_in(zone(org.timezone))
-    with pytest.raises(JobError, match="Unknown organization"):
-        jobs.generate("no-such-org", today - timedelta(days=1))
-    with pytest.raises(JobError, match="not over yet"):
-        jobs.generate(org.org_id, today)
-    with pytest.raises(JobError, match="before start"):
-        jobs.backfill(today - timedelta(days=2), today - timedelta(days=5))
-    with pytest.raises(JobError, match="more than 366"):
-        jobs.backfill(today - timedelta(days=800), today - timedelta(days=2))
+    with pytest.raises(OrganizationNotFound, match="Unknown organization"):
+        jobs.generate(GenerateRequest(org_id="no-such-org", date=today - timedelta(days=1)))
+    with pytest.raises(InvalidInput, match="not over yet"):
+        jobs.generate(GenerateRequest(org_id=org.org_id, date=today))
+    with pytest.raises(InvalidInput, match="before start"):
+        backfill(jobs, today - timedelta(days=2), today - timedelta(days=5))
+    with pytest.raises(InvalidInput, match="more than 366"):
+        backfill(jobs, today - timedelta(days=800), today - timedelta(days=2))
+    with pytest.raises(InvalidInput, match="not over yet"):
+        backfill(jobs, today - timedelta(days=2), today)
+    with pytest.raises(InvalidInput, match="not over yet"):
+        jobs.start_backfill(BackfillRequest(start_date=today - timedelta(days=2), end_date=today))
     assert len(jobs.store.list_jobs(limit=1000)) == jobs_before
+
+
+def test_a_day_before_the_first_call_is_refused_unless_allowed_and_can_be_deleted(jobs):
+    org = jobs.store.list_organizations()[0]
+    first = jobs.first_call_day(org)
+    assert first is not None
+    before_data = first - timedelta(days=1)
+    with pytest.raises(InvalidInput, match=str(first)) as refused:
+        jobs.generate(GenerateRequest(org_id=org.org_id, date=before_data))
+    assert str(before_data) in str(refused.value)
+    assert jobs.store.get_report(org.org_id, before_data) is None
+
+    left_out = backfill(jobs, first - timedelta(days=2), first, org.org_id)
+    assert left_out.job.status == "succeeded", left_out.job.error
+    assert sum(left_out.job.counts.values()) == 1  # only the first call's day
+    assert org.org_id in left_out.job.details["note"]
+    assert jobs.store.report_dates(org.org_id, first - timedelta(days=2), first - timedelta(days=1)) == set()
+
+    allowed = jobs.generate(GenerateRequest(org_id=org.org_id, date=before_data, allow_empty=True))
+    assert allowed.status == "generated" and allowed.report["kpis"]["total_calls"] == 0
+    deleted = jobs.delete_report(org.org_id, before_data)
+    assert deleted.job.status == "succeeded" and deleted.job.kind == "delete"
+    assert jobs.store.get_report(org.org_id, before_data) is None
+    with pytest.raises(NotFound, match="nothing to delete"):
+        jobs.delete_report(org.org_id, before_data)
 
 
 def test_concurrent_generates_store_one_report_and_both_get_it(jobs):
     org = jobs.store.list_organizations()[0]
     day = last_days(jobs)[0] - timedelta(days=1)
     results: list = []
-    threads = [
-        threading.Thread(target=lambda: results.append(jobs.generate(org.org_id, day))) for _ in range(2)
-    ]
+    request = GenerateRequest(org_id=org.org_id, date=day)
+    threads = [threading.Thread(target=lambda: results.append(jobs.generate(request))) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -138,7 +189,7 @@ def test_a_failing_organization_does_not_stop_the_others(jobs, monkeypatch):
         return real_save(org_id, report_date, data, overwrite=overwrite)
 
     monkeypatch.setattr(jobs.store, "save_report", save)
-    outcome = jobs.backfill(day, day)
+    outcome = backfill(jobs, day, day)
     assert outcome.job.status == "partial"
     assert set(outcome.failed) == {f"{broken}/{day}"}
     assert all(jobs.store.get_report(o.org_id, day) for o in orgs[1:])
@@ -159,20 +210,20 @@ def test_a_killed_backfill_keeps_finished_days_and_resumes(jobs, monkeypatch):
 
     monkeypatch.setattr(jobs.store, "save_report", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        jobs.backfill(start, end, org.org_id)
+        backfill(jobs, start, end, org.org_id)
     monkeypatch.setattr(jobs.store, "save_report", real_save)
     assert jobs.store.report_dates(org.org_id, start, end) == set(saved)
-    resumed = jobs.backfill(start, end, org.org_id)
+    resumed = backfill(jobs, start, end, org.org_id)
     assert resumed.job.counts == {"generated": 3, "skipped": 3, "failed": 0}
     assert len(jobs.store.report_dates(org.org_id, start, end)) == 6
 
 
-def test_late_output_makes_the_stored_report_stale_and_force_regenerates(jobs):
+def test_late_output_makes_the_stored_report_stale_and_force_regenerates(services, jobs):
     org = jobs.store.list_organizations()[2]
     start, end = last_days(jobs)
     db = jobs.settings.clickhouse_database
     client = get_client(jobs.settings)
-    jobs.backfill(start, end, org.org_id)
+    backfill(jobs, start, end, org.org_id)
     tz = zone(org.timezone)
     lo = datetime.combine(end, datetime.min.time(), tz).astimezone(UTC)
     run_id = client.query(
@@ -188,28 +239,35 @@ def test_late_output_makes_the_stored_report_stale_and_force_regenerates(jobs):
         database=db,
         column_names=["id", "run_id", "node_id", "node_persistent_id", "flat_data", "created_at"],
     )
-    assert jobs.stored_report(org.org_id, end)["stale"] is False
-    jobs.refresh()  # the scheduler's frequent refresh
-    assert jobs.stored_report(org.org_id, end)["stale"] is True
-    assert jobs.stored_report(org.org_id, start)["stale"] is False
-    result = jobs.generate(org.org_id, end, force=True)
+    assert services.stored.get(org, end)["stale"] is False
+    assert jobs.refresher.needs_refresh() is not None
+    refreshed = jobs.refresh_job()  # the scheduler's frequent refresh
+    assert refreshed.job.status == "succeeded" and "note" not in refreshed.job.details, refreshed.job
+    assert services.stored.get(org, end)["stale"] is True
+    assert services.stored.get(org, start)["stale"] is False
+    result = jobs.generate(GenerateRequest(org_id=org.org_id, date=end, force=True))
     assert result.status == "generated"
-    assert jobs.stored_report(org.org_id, end)["stale"] is False
+    assert services.stored.get(org, end)["stale"] is False
     assert_report_matches_oracle(jobs, org.org_id, end, result.report)
     assert any(item["value"] == "late_arrival" for item in result.report["breakdowns"]["call_classification"])
 
+    # Nothing new since: the next frequent refresh runs no dbt and says so.
+    assert jobs.refresher.needs_refresh() is None
+    idle = jobs.refresh_job()
+    assert idle.job.status == "succeeded" and idle.job.details["note"] == "nothing new"
 
-def test_timezone_change_rebuilds_the_organization(jobs):
+
+def test_timezone_change_rebuilds_the_organization(services, jobs):
     org = jobs.store.list_organizations()[0]
     start, end = last_days(jobs)
-    jobs.save_organization(org.model_copy(update={"timezone": "Pacific/Auckland"}))
+    services.organizations.update(org.org_id, OrganizationChanges(timezone="Pacific/Auckland"))
     client = get_client(jobs.settings)
     zones = client.query(
         f"SELECT DISTINCT timezone FROM {jobs.settings.dbt_schema}.agg_daily_org_metrics WHERE org_id = {{o:String}}",
         parameters={"o": org.org_id},
     ).result_rows
     assert zones == [("Pacific/Auckland",)]
-    result = jobs.generate(org.org_id, end - timedelta(days=1), force=True)
+    result = jobs.generate(GenerateRequest(org_id=org.org_id, date=end - timedelta(days=1), force=True))
     assert result.report["date_range"]["tz"] == "Pacific/Auckland"
     assert_report_matches_oracle(jobs, org.org_id, end - timedelta(days=1), result.report)
-    jobs.save_organization(org)
+    services.organizations.save(org)

@@ -14,10 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from demo_data import generate_demo_data
 from reports_store import open_store
 from service.core.dbt_runner import refresh_marts, run_dbt
 from service.core.warehouse import get_client
-from service.demo_data import generate_demo_data
 from service.core.warehouse_orgs import sync_organizations
 from tests import oracle
 from tests.conftest import make_settings
