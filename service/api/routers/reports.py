@@ -52,11 +52,14 @@ def catalog(services: ServicesDep) -> Catalog:
 
 
 @router.get(
-    "/reports", response_model=list[ReportSummary], summary="Stored reports with summary KPIs, newest first"
+    "/reports",
+    response_model=list[ReportSummary],
+    dependencies=[Reader],
+    summary="Stored reports with summary KPIs, newest first",
 )
 def list_reports(
     state: State,
-    org_id: OrgIdQuery = None,
+    org_id: ReadableOrgId,
     limit: Annotated[int, Query(ge=1, le=MAX_RANGE_DAYS)] = 30,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:

@@ -4,7 +4,8 @@
 // organization name or a breakdown value can never inject markup.
 
 const KEY_STORAGE = "callAnalytics.adminKey";
-const TREND_DAYS = 60;
+const TREND_WINDOWS = [28, 90, 365]; // days of stored reports the trend charts can show
+const TREND_DEFAULT = 28;
 const BREAKDOWN_ROWS = 8;
 const JOB_POLL_MS = 700;
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -23,7 +24,11 @@ const state = {
   start: null,
   end: null,
   datePinned: false, // a day picked by hand is kept when the organization changes
-  summaries: [],
+  summaries: [], // the stored-report summaries inside the trend window, oldest first
+  trendDays: TREND_DEFAULT, // the trend window; kept when the organization changes
+  trendsOutside: 0, // fetched summaries older than the window (not drawn)
+  trendSeq: 0,
+  needsToken: false, // the service refused to read without a (valid) access token
   report: null,
   scheduler: null,
   requestSeq: 0, // answers to superseded requests are dropped (fast org/date switching)
@@ -124,9 +129,23 @@ function longDate(iso) {
   }).format(new Date(`${iso}T00:00:00Z`));
 }
 
-function shortDate(iso) {
-  return new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" })
-    .format(new Date(`${iso}T00:00:00Z`));
+function shortDate(iso, withYear = false) {
+  return new Intl.DateTimeFormat(undefined, {
+    day: "numeric", month: "short", year: withYear ? "numeric" : undefined, timeZone: "UTC",
+  }).format(new Date(`${iso}T00:00:00Z`));
+}
+
+/** A day in the trend table: weekday, day and month, and the year only when asked. */
+function tableDate(iso, withYear = false) {
+  return new Intl.DateTimeFormat(undefined, {
+    weekday: "short", day: "numeric", month: "short", year: withYear ? "numeric" : undefined, timeZone: "UTC",
+  }).format(new Date(`${iso}T00:00:00Z`));
+}
+
+/** Whether the trend window shown spans two calendar years: then its day labels carry the year. */
+function trendsSpanYears() {
+  const rows = state.summaries;
+  return rows.length > 1 && rows[0].report_date.slice(0, 4) !== rows[rows.length - 1].report_date.slice(0, 4);
 }
 
 /** An instant shown in the organization's timezone, plus how long ago. */
@@ -175,12 +194,13 @@ function adminKey() {
 }
 
 /** JSON from the service, or an ApiError carrying the status and the service's own message. */
-async function api(path, { method = "GET", body, admin = false } = {}) {
+async function api(path, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  // Without a key the request still goes out: a service with no API_KEY configured accepts it,
-  // and otherwise its 401 says what is needed.
-  if (admin && adminKey()) headers.Authorization = `Bearer ${adminKey()}`;
+  // The access token (a reader token, an admin token or the admin key) goes with every request:
+  // with API_KEY set, the service reads nothing without one. Without a token the request still
+  // goes out: a service with no API_KEY configured accepts it, and otherwise its 401 says why.
+  if (adminKey()) headers.Authorization = `Bearer ${adminKey()}`;
   let response;
   try {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -208,10 +228,14 @@ const query = (params) => new URLSearchParams(Object.entries(params).filter(([, 
 function explain(error) {
   if (!(error instanceof ApiError)) return `Unexpected error: ${error.message || error}`;
   switch (error.status) {
-    case 401:
-      return "Refused: this action needs the admin key. Type it in the “Admin key” field above.";
-    case 403:
-      return "Refused: the admin key is not valid. Check it and try again.";
+    case 401: // no token, or one the service does not accept (unknown, revoked, expired)
+      return adminKey()
+        ? `Refused: ${sentence(error.message)} Check the “Access token” field and try again.`
+        : "Refused: this service needs an access token. Type it in the “Access token” field (Operator actions).";
+    case 403: // a valid token without the right: a reader token asking for an admin action
+      return `Refused: ${sentence(error.message)}`;
+    case 400: // the service's own words say what it refused and why
+      return sentence(error.message);
     case 503: // the service's own words say what is down (warehouse or report store)
       return `${error.message.replace(/\.$/, "")}. Try again shortly.`;
     case 0:
@@ -219,6 +243,13 @@ function explain(error) {
     default:
       return `${error.message} (HTTP ${error.status})`;
   }
+}
+
+/** The service's message as a sentence: a capital first letter and a final full stop. */
+function sentence(text) {
+  const trimmed = String(text).trim();
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,12 +269,33 @@ async function start() {
     try {
       state.catalog = checkedCatalog(await api("/api/catalog"));
     } catch (error) {
-      showStatus("error", `Could not load the KPI catalogue. ${explain(error)}`, { retry: start });
+      showLoadError("Could not load the KPI catalogue.", error);
       return;
     }
     state.trends = buildTrends(state.catalog.kpis);
   }
   await loadOrganizations();
+}
+
+/** A failed first load: with a refused token, the way to enter one; otherwise a retry. */
+function showLoadError(what, error) {
+  state.needsToken = error instanceof ApiError && (error.status === 401 || error.status === 403);
+  if (!state.needsToken) {
+    showStatus("error", `${what} ${explain(error)}`, { retry: start });
+    return;
+  }
+  const box = $("status");
+  box.className = "status error";
+  box.replaceChildren(
+    `${what} ${explain(error)}`,
+    h("button", { type: "button", class: "button secondary", onclick: () => focusToken() }, "Enter a token"),
+    h("button", { type: "button", class: "button secondary", onclick: start }, "Try again"),
+  );
+}
+
+function focusToken() {
+  $("key-form").scrollIntoView({ behavior: "smooth", block: "center" });
+  $("admin-key").focus({ preventScroll: true });
 }
 
 /** The catalogue's outline, checked before use: a malformed answer is an error, not a blank page. */
@@ -264,9 +316,10 @@ async function loadOrganizations() {
   try {
     state.orgs = await api("/api/orgs");
   } catch (error) {
-    showStatus("error", `Could not load the organizations. ${explain(error)}`, { retry: start });
+    showLoadError("Could not load the organizations.", error);
     return;
   }
+  state.needsToken = false;
   showStatus(null);
   loadScheduler();
   if (!state.orgs.length) {
@@ -277,6 +330,9 @@ async function loadOrganizations() {
     );
     return;
   }
+  const trend = Number(params.get("trend"));
+  if (TREND_WINDOWS.includes(trend)) state.trendDays = trend;
+  syncTrendWindow();
   const wanted = params.get("org");
   const fallback = document.querySelector('meta[name="default-org"]')?.content;
   const active = state.orgs.filter((o) => o.is_active);
@@ -422,18 +478,35 @@ async function request(call) {
   return result;
 }
 
+/**
+ * The stored-report summaries of the trend window: the newest `trendDays` reports, of which only
+ * those within `trendDays` days before the newest are kept (one stray report from years ago must
+ * not stretch the axis). Answers for another organization or window than the current are dropped.
+ */
 async function loadTrends() {
   const orgId = state.orgId;
+  const days = state.trendDays;
+  const seq = ++state.trendSeq;
+  $("trends").setAttribute("aria-busy", "true");
+  let rows;
   try {
-    const rows = await api(`/api/reports?${query({ org_id: orgId, limit: TREND_DAYS })}`);
-    if (orgId !== state.orgId) return;
-    state.summaries = rows.slice().reverse(); // oldest first, for the x axis
+    rows = await api(`/api/reports?${query({ org_id: orgId, limit: days })}`);
   } catch (error) {
-    if (orgId !== state.orgId) return;
+    if (seq !== state.trendSeq) return;
+    $("trends").removeAttribute("aria-busy");
     state.summaries = [];
+    $("trends-note").textContent = "Stored daily reports";
     $("trends").replaceChildren(h("p", { class: "muted" }, `Trends unavailable. ${explain(error)}`));
     return;
   }
+  if (seq !== state.trendSeq) return;
+  $("trends").removeAttribute("aria-busy");
+  const ordered = rows.slice().sort((a, b) => (a.report_date < b.report_date ? -1 : 1)); // oldest first
+  const newest = ordered.length ? ordered[ordered.length - 1].report_date : null;
+  const from = newest ? addDays(newest, 1 - days) : null;
+  state.summaries = ordered.filter((r) => r.report_date >= from);
+  state.trendsOutside = ordered.length - state.summaries.length;
+  $("trends").dataset.window = `${orgId}|${days}`; // what is drawn: lets tests wait for a window
   renderTrends();
 }
 
@@ -441,7 +514,11 @@ async function loadScheduler() {
   try {
     state.scheduler = await api("/api/scheduler/status");
   } catch (error) {
-    state.scheduler = { error: explain(error) };
+    state.scheduler = {
+      error: error instanceof ApiError && (error.status === 401 || error.status === 403)
+        ? "Shown with the admin key or an admin token."
+        : explain(error),
+    };
   }
   renderScheduler();
 }
@@ -628,42 +705,106 @@ function renderBreakdowns(breakdowns) {
     if (!items.length) {
       return h("div", { class: "breakdown" }, h("h3", { id }, title), h("p", { class: "muted" }, "No classified calls."));
     }
-    const max = Math.max(...items.map((i) => i.count), 1);
-    const rows = items.map((item, index) => {
+    const groups = groupVariants(items);
+    const max = Math.max(...groups.map((g) => g.count), 1);
+    const rows = groups.map((group, index) => {
       const fill = h("div", { class: "bar-fill" });
-      fill.style.width = `${(100 * item.count) / max}%`; // CSSOM, allowed by the page's CSP
-      return h("tr", { class: `${item.value === null ? "none" : ""}`, hidden: index >= BREAKDOWN_ROWS },
-        h("th", { scope: "row" }, item.value === null ? "No value" : breakable(item.value)),
-        h("td", { class: "bar-cell", "aria-hidden": "true" }, h("div", { class: "bar-track" }, fill)),
-        h("td", { class: "num" }, fmtInt(item.count)),
-        h("td", { class: "num" }, fmtPct(item.percentage)));
+      fill.style.width = `${(100 * group.count) / max}%`; // CSSOM, allowed by the page's CSP
+      return h("tr", {
+        class: group.value === null ? "none" : group.variants.length > 1 ? "grouped" : null,
+        hidden: index >= BREAKDOWN_ROWS,
+      },
+      h("th", { scope: "row" }, valueLabel(group)),
+      h("td", { class: "bar-cell", "aria-hidden": "true" }, h("div", { class: "bar-track" }, fill)),
+      h("td", { class: "num" }, fmtInt(group.count)),
+      h("td", { class: "num" }, fmtPct(group.percentage)));
     });
     const table = h("table", { "aria-labelledby": id },
+      h("colgroup", {},
+        h("col", { class: "col-value" }), h("col", { class: "col-bar" }),
+        h("col", { class: "col-count" }), h("col", { class: "col-share" })),
       h("thead", {}, h("tr", {},
         h("th", { scope: "col" }, "Value"),
         h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Share")),
         h("th", { scope: "col", class: "num" }, "Calls"),
         h("th", { scope: "col", class: "num" }, "Share"))),
       h("tbody", {}, rows));
-    const more = items.length > BREAKDOWN_ROWS
+    const more = groups.length > BREAKDOWN_ROWS
       ? h("button", {
         type: "button", class: "link-button", "aria-expanded": "false",
         onclick: (event) => {
           const open = event.target.getAttribute("aria-expanded") !== "true";
           rows.forEach((row, index) => { row.hidden = !open && index >= BREAKDOWN_ROWS; });
           event.target.setAttribute("aria-expanded", String(open));
-          event.target.textContent = open ? "Show fewer" : `Show all ${items.length} values`;
+          event.target.textContent = open ? "Show fewer" : `Show all ${groups.length} values`;
         },
-      }, `Show all ${items.length} values`)
+      }, `Show all ${groups.length} values`)
       : null;
     return h("div", { class: "breakdown" }, h("h3", { id }, title), table, more);
   });
   $("breakdowns").replaceChildren(...blocks);
 }
 
-/** Agent values such as TRANSFER_SUCCEEDED may wrap after an underscore instead of mid-word. */
-function breakable(text) {
-  return text.split("_").flatMap((part, i) => (i ? [h("wbr"), `_${part}`] : [part]));
+/**
+ * Breakdown items grouped by spelling: values that differ only by case or surrounding spaces
+ * ("success", " success", "Success") make one row whose count is the sum, and which keeps each
+ * raw spelling with its own count. The null value ("no value") is never merged with anything.
+ * Groups are ordered by count (largest first), ties in the order the service sent them.
+ */
+function groupVariants(items) {
+  const groups = [];
+  const byKey = new Map();
+  for (const item of items) {
+    const key = item.value === null || item.value === undefined ? null : String(item.value).trim().toLowerCase();
+    let group = key === null ? null : byKey.get(key);
+    if (!group) {
+      group = { value: key === null ? null : item.value, count: 0, percentage: null, variants: [] };
+      groups.push(group);
+      if (key !== null) byKey.set(key, group);
+    }
+    group.count += item.count;
+    if (isValue(item.percentage)) {
+      group.percentage = Math.round(((group.percentage || 0) + item.percentage) * 100) / 100;
+    }
+    group.variants.push(item);
+  }
+  for (const group of groups) {
+    // The group is named after its most common spelling.
+    if (group.value !== null) group.value = group.variants.reduce((a, b) => (b.count > a.count ? b : a)).value;
+  }
+  return groups
+    .map((group, index) => ({ group, index }))
+    .sort((a, b) => b.group.count - a.group.count || a.index - b.index)
+    .map(({ group }) => group);
+}
+
+/**
+ * A breakdown value as read: TRANSFER_SUCCEEDED becomes "Transfer succeeded", so it wraps at word
+ * boundaries only; the raw value stays in the tooltip. Values of several spellings carry a
+ * "variants" line that lists each raw spelling (quoted, so surrounding spaces show) and its count.
+ */
+function valueLabel(group) {
+  if (group.value === null) return "No value";
+  const raw = String(group.value);
+  const label = humanise(raw);
+  if (group.variants.length === 1) {
+    return h("span", { class: "value-label", title: label === raw ? null : raw }, label);
+  }
+  const spellings = group.variants.map((v) => `${JSON.stringify(String(v.value))} ${fmtInt(v.count)}`);
+  return h("span", { class: "value-group" },
+    h("span", { class: "value-label", title: `Spelled ${spellings.join(", ")}` }, label),
+    h("span", { class: "variants" },
+      h("span", { class: "variants-marker" }, `${group.variants.length} variants`),
+      group.variants.map((v) => h("span", { class: "variant" },
+        h("code", {}, JSON.stringify(String(v.value))), " ", h("span", { class: "variant-count" }, fmtInt(v.count))))));
+}
+
+/** "TRANSFER_SUCCEEDED" → "Transfer succeeded", "carrier_asked" → "Carrier asked"; "iPhone" stays. */
+function humanise(raw) {
+  let text = raw.trim().replace(/_+/g, " ").replace(/\s+/g, " ");
+  if (!text) return "(blank)";
+  if (/[A-Z]/.test(text) && text === text.toUpperCase()) text = text.toLowerCase();
+  return /^[a-z][^\sA-Z]*(\s|$)/.test(text) ? text.charAt(0).toUpperCase() + text.slice(1) : text;
 }
 
 function renderFreshness(report, source) {
@@ -765,7 +906,11 @@ function renderTrends() {
   }
   const first = rows[0].report_date;
   const last = rows[rows.length - 1].report_date;
-  $("trends-note").textContent = `${rows.length} stored daily reports, ${longDate(first)} – ${longDate(last)}`;
+  const outside = state.trendsOutside
+    ? ` (${state.trendsOutside} older report${state.trendsOutside === 1 ? "" : "s"} outside the window not drawn)`
+    : "";
+  $("trends-note").textContent =
+    `${rows.length} stored daily report${rows.length === 1 ? "" : "s"}, ${longDate(first)} – ${longDate(last)}${outside}`;
   // One slot per calendar day, so a day without a stored report shows as a gap, not as a jump.
   const days = [];
   for (let d = first; d <= last; d = addDays(d, 1)) days.push(d);
@@ -796,6 +941,7 @@ function trendChart(spec, days, byDate) {
   const values = days.flatMap((d) => spec.series.map((s) => byDate.get(d)?.[s.key])).filter(isValue);
   const top = niceMax(Math.max(0, ...values));
   const yAt = (v) => M.top + plotH - (plotH * v) / top;
+  const withYear = days[0].slice(0, 4) !== days[days.length - 1].slice(0, 4);
 
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": chartLabel(spec, days, byDate) });
   chart.append(svg("g", { class: "bands" }));
@@ -809,7 +955,7 @@ function trendChart(spec, days, byDate) {
   for (const i of labelled) {
     const anchor = i === 0 && days.length > 1 ? "start" : i === days.length - 1 && days.length > 1 ? "end" : "middle";
     const x = days.length === 1 ? xAt(0) : i === 0 ? M.left : i === days.length - 1 ? W - M.right : xAt(i);
-    chart.append(svg("text", { class: "axis", x, y: H - 6, "text-anchor": anchor }, shortDate(days[i])));
+    chart.append(svg("text", { class: "axis x", x, y: H - 6, "text-anchor": anchor }, shortDate(days[i], withYear)));
   }
   if (spec.type === "bars") {
     // One bar per series and day, side by side within the day's slot.
@@ -881,11 +1027,12 @@ function chartLabel(spec, days, byDate) {
 
 /** The same numbers as a table, with each day as a button: the keyboard route into the charts. */
 function trendTable(rows) {
+  const withYear = trendsSpanYears();
   const columns = state.trends.flatMap((spec) => spec.series);
   const body = rows.slice().reverse().map((r) => h("tr", {},
     h("th", { scope: "row" }, h("button", {
       type: "button", class: "link-button", onclick: () => pickDay(r.report_date),
-    }, longDate(r.report_date))),
+    }, tableDate(r.report_date, withYear))),
     columns.map((series) => h("td", { class: "num" }, series.format(isValue(r[series.key]) ? r[series.key] : null)))));
   return h("details", { class: "data-table" },
     h("summary", {}, "Show the numbers as a table"),
@@ -902,6 +1049,7 @@ function highlightSelected() {
   const from = state.mode === "range" ? state.start : state.date;
   const to = state.mode === "range" ? state.end : state.date;
   const byDate = new Map(state.summaries.map((r) => [r.report_date, r]));
+  const last = state.summaries.length ? state.summaries[state.summaries.length - 1].report_date : "";
   document.querySelectorAll("#trends .chart").forEach((chartBox, index) => {
     const chart = chartBox.querySelector("svg");
     const spec = state.trends[index];
@@ -924,11 +1072,11 @@ function highlightSelected() {
     if (row) {
       const many = spec.series.length > 1;
       const value = (s) => (isValue(row[s.key]) ? row[s.key] : null);
-      note = `${shortDate(state.date)}: ${spec.series.map((s) => `${s.format(value(s))}${many ? ` ${s.short}` : ""}`).join(", ")}`;
+      note = `${shortDate(state.date, trendsSpanYears())}: ${spec.series.map((s) => `${s.format(value(s))}${many ? ` ${s.short}` : ""}`).join(", ")}`;
     } else if (state.mode === "range") {
       note = inView.length ? "Shaded: the selected range" : "The selected range is outside these days";
     } else {
-      note = from ? `${shortDate(from)}: no stored report` : "";
+      note = from ? `${shortDate(from, trendsSpanYears() || from.slice(0, 4) !== last.slice(0, 4))}: no stored report` : "";
     }
     chartBox.querySelector(".latest").textContent = note;
   });
@@ -943,6 +1091,12 @@ function pickDay(day) {
 // ---------------------------------------------------------------------------------------------
 // Controls and URL
 // ---------------------------------------------------------------------------------------------
+
+function syncTrendWindow() {
+  document.querySelectorAll('input[name="trend-window"]').forEach((radio) => {
+    radio.checked = Number(radio.value) === state.trendDays;
+  });
+}
 
 function syncControls() {
   $("mode-day").checked = state.mode === "day";
@@ -960,6 +1114,7 @@ function syncControls() {
 /** The URL says what is shown, so a view can be bookmarked or shared. */
 function syncUrl() {
   const params = { org: state.orgId };
+  if (state.trendDays !== TREND_DEFAULT) params.trend = state.trendDays;
   if (state.mode === "range") Object.assign(params, { start: state.start, end: state.end });
   else if (state.datePinned) params.date = state.date;
   const search = query(params);
@@ -1015,12 +1170,23 @@ function wireEvents() {
     }
     showRange(start, end);
   });
+  document.querySelectorAll('input[name="trend-window"]').forEach((radio) => radio.addEventListener("change", () => {
+    if (!radio.checked) return;
+    state.trendDays = Number(radio.value);
+    syncUrl();
+    if (state.orgId) loadTrends();
+  }));
   $("admin-key").addEventListener("input", (event) => {
-    if (event.target.value) sessionStorage.setItem(KEY_STORAGE, event.target.value);
+    if (event.target.value) sessionStorage.setItem(KEY_STORAGE, event.target.value.trim());
     else sessionStorage.removeItem(KEY_STORAGE);
     describeKey();
   });
-  $("key-form").addEventListener("submit", (event) => event.preventDefault());
+  // A token typed (Enter, or leaving the field) after the service refused to read: load the page.
+  $("admin-key").addEventListener("change", tokenChanged);
+  $("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    tokenChanged();
+  });
   $("forget-key").addEventListener("click", () => {
     sessionStorage.removeItem(KEY_STORAGE);
     $("admin-key").value = "";
@@ -1048,8 +1214,13 @@ function restoreKey() {
 
 function describeKey() {
   $("key-state").textContent = adminKey()
-    ? "Key kept for this browser tab until you close it or press Forget."
-    : "No key entered: a service with an admin key will refuse the actions below.";
+    ? "Token kept for this browser tab until you close it or press Forget."
+    : "No token entered: a service with an admin key shows nothing without one.";
+}
+
+function tokenChanged() {
+  if (state.needsToken && adminKey()) start();
+  else if (state.orgs.length) loadScheduler(); // its status needs an admin token
 }
 
 function focusGenerate(day) {
@@ -1058,28 +1229,46 @@ function focusGenerate(day) {
   (adminKey() ? $("generate-button") : $("admin-key")).focus({ preventScroll: true });
 }
 
-function showResult(id, kind, text) {
+/** An action's outcome: its sentence, and buttons for what can be done next. */
+function showResult(id, kind, text, actions = []) {
   const box = $(id);
   box.className = `result ${kind}`;
-  box.textContent = text;
+  box.replaceChildren(
+    h("span", {}, text),
+    actions.length
+      ? h("span", { class: "actions" }, actions.map(([label, onclick]) =>
+        h("button", { type: "button", class: "button secondary small", onclick }, label)))
+      : null,
+  );
 }
 
-async function generate() {
+/**
+ * Generates (or, with `force`, rebuilds) one stored day. The service answers the report and
+ * whether it was skipped because that day was already stored; a refusal (400, e.g. a day before the
+ * organization's first recorded call) shows the service's own message, with the way out it names.
+ */
+async function generate({ force = $("generate-force").checked, allowEmpty = false } = {}) {
   const org = currentOrg();
   const day = $("generate-date").value;
   if (!org || !day) return;
   const button = $("generate-button");
   button.disabled = true;
-  showResult("generate-result", "info", `Generating the report of ${org.name} for ${longDate(day)}…`);
+  const what = `the report of ${org.name} for ${longDate(day)}`;
+  showResult("generate-result", "info", `${force ? "Regenerating" : "Generating"} ${what}…`);
   try {
-    const report = await api("/api/reports/generate", {
-      method: "POST",
-      admin: true,
-      body: { org_id: org.org_id, date: day, force: $("generate-force").checked },
-    });
+    const body = { org_id: org.org_id, date: day, force };
+    if (allowEmpty) body.allow_empty = true;
+    const report = await api("/api/reports/generate", { method: "POST", body });
     const calls = report.kpis?.total_calls;
-    showResult("generate-result", "",
-      `Stored the report of ${org.name} for ${longDate(day)}${isValue(calls) ? `: ${fmtInt(calls)} calls` : ""}.`);
+    const figures = isValue(calls) ? `: ${fmtInt(calls)} calls` : "";
+    if (report.skipped) {
+      showResult("generate-result", "notice",
+        `The report of ${org.name} for ${longDate(day)} was already stored; nothing changed. ` +
+        "Use “Regenerate it” (or tick “Replace a stored report”) to rebuild it from the current marts.",
+        [["Regenerate it", () => generate({ force: true })]]);
+    } else {
+      showResult("generate-result", "", `${force ? "Regenerated and stored" : "Stored"} ${what}${figures}.`);
+    }
     if (org.org_id === state.orgId) {
       // Show what was stored right away, through the same read path as any other day.
       state.datePinned = true;
@@ -1088,7 +1277,10 @@ async function generate() {
       await loadDay(day);
     }
   } catch (error) {
-    showResult("generate-result", "error", explain(error));
+    // The service names `allow_empty` when a day comes before the first recorded call.
+    const empty = error instanceof ApiError && error.status === 400 && /allow_empty/.test(error.message);
+    showResult("generate-result", "error", explain(error),
+      empty ? [["Store an all-zero report anyway", () => generate({ force, allowEmpty: true })]] : []);
   } finally {
     button.disabled = false;
   }
@@ -1107,7 +1299,6 @@ async function backfill() {
   try {
     job = await api("/api/reports/backfill", {
       method: "POST",
-      admin: true,
       body: { org_id: everyOrg ? null : org.org_id, start_date: start, end_date: end, force: $("backfill-force").checked },
     });
   } catch (error) {
