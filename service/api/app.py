@@ -25,6 +25,7 @@ from service.api.routers import access, dashboard, docs, live, orgs, reports, sy
 from service.core.config import Settings, get_settings
 from service.core.errors import ServiceError, describe_validation_error
 from service.jobs.scheduler import Scheduler
+from service.observability.http import install_observability
 from service.operations.remote import service_file
 from service.reports.catalog import load_catalog
 from service.reports.response_cache import StoredResponseCache
@@ -34,7 +35,12 @@ log = logging.getLogger("service.api")
 
 
 def _prepare(state: ServiceState) -> None:
-    """Build missing models (or refresh them) before /health says healthy."""
+    """Mark jobs a stopped process left running, build missing models (or refresh them) before /health
+    says healthy."""
+    try:
+        state.services.jobs.recorder.interrupt_abandoned()  # a crash or kill -9 left them `running`
+    except Exception as exc:  # they stay `running` until the next start; the service still starts
+        log.error("start-up: could not mark abandoned job runs interrupted: %s", exc)
     try:
         state.services.organizations.seed_default()
         reason = state.services.refresher.needs_refresh()
@@ -81,8 +87,13 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
         try:
             yield
         finally:
+            services.jobs.stopping.set()  # a running job ends `interrupted` after its organization-day
             state.scheduler.stop()
             executor.shutdown(wait=True, cancel_futures=True)
+            try:  # jobs queued behind it never ran
+                services.jobs.recorder.interrupt_own("the service stopped before the job finished")
+            except Exception as exc:
+                log.error("shutdown: could not mark unfinished job runs interrupted: %s", exc)
             if marker is not None and marker.exists():
                 marker.unlink()
             services.close()
@@ -100,11 +111,13 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
+    install_observability(app, settings)  # outermost: request ids, metrics and access lines see it all
     for router in (
         live.build_router(catalog),
         reports.router,
         orgs.router,
         access.router,
+        access.whoami_router,
         system.router,
         dashboard.router,
         docs.router,

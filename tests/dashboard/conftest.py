@@ -74,7 +74,8 @@ class Dashboard:
     yesterday: dict[str, date] = field(default_factory=dict)
     catalog: dict[str, Any] = field(default_factory=dict)  # GET /api/catalog, which the page follows
 
-    def client(self, *, admin: bool = False) -> httpx.Client:
+    def client(self, *, admin: bool = True) -> httpx.Client:
+        """With API_KEY set every read needs a token too: the admin key unless `admin=False`."""
         headers = {"Authorization": f"Bearer {API_KEY}"} if admin else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=120)
 
@@ -102,7 +103,8 @@ def dashboard(serve) -> Dashboard:  # noqa: F811 - the imported fixture
     settings = make_settings("dashboard", api_key=API_KEY)
     load_demo_data(settings, orgs=2, days=7, calls_per_day=40, seed=11)
     service = serve(settings)
-    with httpx.Client(base_url=service.url, timeout=120) as client:
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    with httpx.Client(base_url=service.url, headers=headers, timeout=120) as client:
         orgs = client.get("/api/orgs").json()
     board = Dashboard(service.url, orgs)
     board.catalog = board.get("/api/catalog")
@@ -124,10 +126,30 @@ def dashboard(serve) -> Dashboard:  # noqa: F811 - the imported fixture
     return board
 
 
+KEY_STORAGE = "callAnalytics.adminKey"  # where the page keeps the access token (sessionStorage)
+
+
+def with_token(context: Any, token: str | None = API_KEY) -> Any:
+    """A browser context whose tabs start with `token` typed in the page's "Access token" field
+    (the service has API_KEY set, so the page reads nothing without one). Seeded once per tab:
+    a token the test changes or forgets stays changed across reloads."""
+    if token is not None:
+        context.add_init_script(
+            f"""if (!sessionStorage.getItem("test.seeded")) {{
+                  sessionStorage.setItem("test.seeded", "1");
+                  sessionStorage.setItem({KEY_STORAGE!r}, {token!r});
+                }}"""
+        )
+    return context
+
+
 @pytest.fixture
 def page(browser, dashboard) -> Iterator[Any]:
-    """A fresh tab at 1280x800 that records script errors and any request leaving the service."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", timezone_id="UTC")
+    """A fresh tab at 1280x800, holding the admin key as its access token, that records script
+    errors and any request leaving the service."""
+    context = with_token(
+        browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", timezone_id="UTC")
+    )
     page = context.new_page()
     page.set_default_timeout(30_000)
     errors: list[str] = []

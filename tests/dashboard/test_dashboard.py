@@ -17,7 +17,7 @@ except ImportError:  # say what to install instead of a bare import error
 
 from service.api.routers.dashboard import _page
 from tests.conftest import make_settings
-from tests.dashboard.conftest import API_KEY, AXE, screenshot
+from tests.dashboard.conftest import API_KEY, AXE, KEY_STORAGE, screenshot, with_token
 
 
 def _int(value: int | None) -> str:
@@ -40,6 +40,23 @@ def _per_day(value: Any, report: dict[str, Any]) -> str:
     if not isinstance(value, int | float):
         return f"over {days} days"
     return f"over {days} days, {round(value / days):,} a day"
+
+
+def _humanise(raw: str) -> str:
+    """A breakdown value as the page shows it: TRANSFER_SUCCEEDED reads "Transfer succeeded"."""
+    text = re.sub(r"\s+", " ", re.sub(r"_+", " ", raw.strip()))
+    if not text:
+        return "(blank)"
+    if re.search(r"[A-Z]", text) and text == text.upper():
+        text = text.lower()
+    return text[0].upper() + text[1:] if re.match(r"[a-z][^\sA-Z]*(\s|$)", text) else text
+
+
+def _long_date(iso: str) -> str:
+    """The page's long date in en-US: "Tue, Nov 24, 2026"."""
+    return date.fromisoformat(iso).strftime("%a, %b ") + str(date.fromisoformat(iso).day) + (
+        date.fromisoformat(iso).strftime(", %Y")
+    )
 
 
 def _lower_first(text: str) -> str:
@@ -162,7 +179,7 @@ def test_opens_on_the_first_organization_and_its_latest_report(page, dashboard):
     )
     stage = latest["breakdowns"]["call_stage"][0]
     first_row = page.locator("#breakdowns table").first.locator("tbody tr").first
-    expect(first_row).to_contain_text(str(stage["value"] or "No value"))
+    expect(first_row).to_contain_text(_humanise(stage["value"]) if stage["value"] is not None else "No value")
     expect(first_row).to_contain_text(_pct(stage["percentage"]))
     freshness = page.locator("#freshness")
     expect(freshness).to_contain_text("Report generated")
@@ -355,26 +372,38 @@ def test_a_catalogue_that_cannot_be_loaded_is_an_error_with_a_retry(page, dashbo
     expect(status).to_be_empty()
 
 
-def test_generate_is_refused_without_the_key_and_works_with_it(page, dashboard):
+def reader_token(dashboard, *org_ids: str) -> str:
+    with dashboard.client() as client:
+        created = client.post("/api/tokens", json={"name": "dashboard reader", "org_ids": list(org_ids)})
+    assert created.status_code == 201, created.text
+    return created.json()["token"]
+
+
+def test_generate_is_refused_to_a_reader_and_works_with_the_admin_key(page, dashboard):
     org_id = dashboard.orgs[0]["org_id"]
     day = dashboard.yesterday[org_id].isoformat()
+    # A reader token of this organization: the page reads, but may not generate.
     page.goto(f"{dashboard.url}/?org={org_id}&date={day}")
+    page.fill("#admin-key", reader_token(dashboard, org_id))
+    page.reload()
     expect(page.locator("#empty")).to_contain_text("No stored report for")
+    expect(page.locator("#org-select option")).to_have_count(1)  # a reader sees its organizations only
+    expect(page.locator("#scheduler")).to_contain_text("Shown with the admin key or an admin token")
     page.get_by_role("button", name="Generate this day").click()
     assert page.input_value("#generate-date") == day
-    assert page.evaluate("document.activeElement.id") == "admin-key"
+    assert page.evaluate("document.activeElement.id") == "generate-button"
 
     result = page.locator("#generate-result")
     page.click("#generate-button")
-    expect(result).to_contain_text("needs the admin key")
+    expect(result).to_contain_text("Refused: This needs an admin token")
     page.fill("#admin-key", "not-the-key")
     page.click("#generate-button")
-    expect(result).to_contain_text("the admin key is not valid")
+    expect(result).to_contain_text("Refused: The token is not valid. Check the “Access token” field")
     expect(page.locator("[data-kpi]")).to_have_count(0)
 
     page.fill("#admin-key", API_KEY)
     page.click("#generate-button")
-    expect(result).to_contain_text("Stored the report", timeout=60_000)
+    expect(result).to_contain_text(f"Stored the report of {dashboard.orgs[0]['name']}", timeout=60_000)
     wait_shown(page, org_id, day)
     assert_cards_match(page, dashboard, dashboard.get(f"/api/reports/{day}", org_id=org_id))
     # The key lives in this tab's sessionStorage: it survives a reload, and Forget removes it.
@@ -382,7 +411,70 @@ def test_generate_is_refused_without_the_key_and_works_with_it(page, dashboard):
     wait_shown(page, org_id, day)
     assert page.input_value("#admin-key") == API_KEY
     page.click("#forget-key")
-    assert page.evaluate("sessionStorage.length") == 0
+    assert page.evaluate(f"sessionStorage.getItem({KEY_STORAGE!r})") is None
+
+
+def test_generating_a_stored_day_says_nothing_changed_and_offers_to_rebuild(page, dashboard):
+    org = dashboard.orgs[1]
+    day = (dashboard.yesterday[org["org_id"]] - timedelta(days=2)).isoformat()
+    before = dashboard.get(f"/api/reports/{day}", org_id=org["org_id"])
+    posted: list[dict[str, Any]] = []
+    page.on(
+        "request",
+        lambda r: posted.append(r.post_data_json) if r.url.endswith("/api/reports/generate") else None,
+    )
+    page.goto(f"{dashboard.url}/?org={org['org_id']}")
+    expect(page.locator("[data-kpi]").first).to_be_visible()
+    page.fill("#generate-date", day)
+    page.click("#generate-button")
+    result = page.locator("#generate-result")
+    expect(result).to_contain_text(
+        f"The report of {org['name']} for {_long_date(day)} was already stored; nothing changed.", timeout=60_000
+    )
+    expect(result).not_to_contain_text("Stored the report")
+    expect(result).to_have_class(re.compile(r"\bnotice\b"))
+    wait_shown(page, org["org_id"], day)
+    assert dashboard.get(f"/api/reports/{day}", org_id=org["org_id"])["metadata"]["generated_at"] == (
+        before["metadata"]["generated_at"]
+    )
+    result.get_by_role("button", name="Regenerate it").click()
+    expect(result).to_contain_text(f"Regenerated and stored the report of {org['name']}", timeout=60_000)
+    assert [p["force"] for p in posted] == [False, True]
+    after = dashboard.get(f"/api/reports/{day}", org_id=org["org_id"])
+    assert after["metadata"]["generated_at"] != before["metadata"]["generated_at"]
+
+
+def test_a_refused_generate_shows_the_services_message(page, dashboard):
+    """A day before the first recorded call is refused (400) in the service's words; storing an
+    all-zero report anyway is one click, and that stray old report stays out of the trend window."""
+    org = dashboard.orgs[0]
+    org_id = org["org_id"]
+    page.goto(f"{dashboard.url}/?org={org_id}")
+    wait_shown(
+        page, org_id, dashboard.get("/api/reports/latest", org_id=org_id)["metadata"]["report_start_date"]
+    )
+    drawn = page.locator("#trends .bar").count()
+    page.fill("#generate-date", "2020-01-01")
+    page.click("#generate-button")
+    result = page.locator("#generate-result")
+    expect(result).to_contain_text(
+        re.compile(r"recorded calls begin on \d{4}-\d\d-\d\d: no report for 2020-01-01 \(allow_empty"),
+        timeout=60_000,
+    )
+    expect(result).to_have_class(re.compile(r"\berror\b"))
+    expect(result).not_to_contain_text("HTTP 400")
+    expect(result).not_to_contain_text("Stored the report")
+    try:
+        result.get_by_role("button", name="Store an all-zero report anyway").click()
+        expect(result).to_contain_text("Stored the report", timeout=60_000)
+        wait_shown(page, org_id, "2020-01-01")
+        # The 2020 report is stored, but the 28-day window ends at the newest report: not drawn.
+        expect(page.locator("#trends-note")).to_contain_text("1 older report outside the window not drawn")
+        expect(page.locator("#trends .bar")).to_have_count(drawn)
+        expect(page.locator("#trends .axis.x").first).not_to_contain_text("2020")
+    finally:
+        with dashboard.client() as client:
+            client.delete("/api/reports/2020-01-01", params={"org_id": org_id})
 
 
 def test_backfill_shows_progress_and_its_result(page, dashboard):
@@ -409,7 +501,7 @@ def test_warehouse_unavailable_is_shown_not_hidden(browser, dashboard, serve):
     )
     org_id = dashboard.orgs[0]["org_id"]
     day = (dashboard.yesterday[org_id] - timedelta(days=2)).isoformat()
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    context = with_token(browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US"))
     page = context.new_page()
     try:
         page.goto(f"{down.url}/?org={org_id}&start={day}&end={day}")
@@ -446,6 +538,7 @@ def test_keyboard_reaches_every_control(page, dashboard):
         "org-select",
         "mode-day",
         "prev-day",
+        "trend-28",
         "date-input",
         "admin-key",
         "forget-key",
@@ -466,8 +559,8 @@ def test_keyboard_reaches_every_control(page, dashboard):
 @pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
 def test_no_serious_accessibility_violation_and_a_screenshot(browser, dashboard, width, height):
     # axe is injected as an inline script, which the page's Content-Security-Policy would block.
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, locale="en-US", bypass_csp=True
+    context = with_token(
+        browser.new_context(viewport={"width": width, "height": height}, locale="en-US", bypass_csp=True)
     )
     page = context.new_page()
     try:
@@ -547,3 +640,309 @@ def test_page_and_files_are_served_with_a_strict_policy(dashboard):
     # No address outside the service in what the browser loads.
     for body in (page.text, script.text):
         assert not re.search(r"(src|href)=\"(https?:)?//", body)
+
+
+# ---- access token -------------------------------------------------------------------------------
+
+
+def test_without_a_token_the_page_asks_for_one(browser, dashboard):
+    """With API_KEY set every read needs a token: the page says so and loads once one is typed."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    page = context.new_page()
+    try:
+        page.goto(f"{dashboard.url}/")
+        status = page.locator("#status")
+        expect(status).to_contain_text("Could not load the KPI catalogue. Refused: this service needs an access token")
+        expect(page.locator("[data-kpi]")).to_have_count(0)
+        status.get_by_role("button", name="Enter a token").click()
+        assert page.evaluate("document.activeElement.id") == "admin-key"
+        page.keyboard.type(API_KEY)
+        page.keyboard.press("Enter")
+        expect(page.locator("[data-kpi]").first).to_be_visible()
+        expect(status).to_be_empty()
+        # A token the service does not know says so.
+        page.evaluate(f"sessionStorage.setItem({KEY_STORAGE!r}, 'cat_000000000000_nope')")
+        page.reload()
+        expect(status).to_contain_text("Refused: The token is not valid. Check the “Access token” field")
+    finally:
+        context.close()
+
+
+# ---- trend window ---------------------------------------------------------------------------------
+
+
+def _fake_summaries(dashboard, org_id: str, days: list[str]) -> list[dict[str, Any]]:
+    """Stored-report summaries of the given days (newest first, as the API answers), shaped like
+    the real ones of this organization."""
+    real = dashboard.get("/api/reports", org_id=org_id, limit=1)[0]
+    return [
+        {**real, "org_id": org_id, "report_date": day}
+        for day in sorted(days, reverse=True)
+    ]
+
+
+def _serve_summaries(page, dashboard, days: list[str], asked: list[tuple[str, int]]):
+    """Answers GET /api/reports with summaries of `days`, the newest `limit` of them, as the API does."""
+
+    def fulfill(route):
+        params = dict(re.findall(r"[?&]([^=&]+)=([^&]*)", route.request.url))
+        org_id, limit = params["org_id"], int(params.get("limit", 30))
+        asked.append((org_id, limit))
+        route.fulfill(json=_fake_summaries(dashboard, org_id, days)[:limit])
+
+    page.route("**/api/reports?*", fulfill)
+
+
+def _days(first: str, last: str) -> list[str]:
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+
+
+def test_trend_window_is_chosen_and_survives_an_organization_change(page, dashboard):
+    first, second = dashboard.orgs[0]["org_id"], dashboard.orgs[1]["org_id"]
+    # A week across new year, one report of 100 days before and one stray report from 2020.
+    days = [*_days("2025-12-28", "2026-01-03"), "2025-09-25", "2020-06-01"]
+    asked: list[tuple[str, int]] = []
+    _serve_summaries(page, dashboard, days, asked)
+    page.goto(f"{dashboard.url}/?org={first}")
+    trends = page.locator("#trends")
+    expect(trends).to_have_attribute("data-window", f"{first}|28")
+    assert asked[-1] == (first, 28)
+    radios = page.get_by_role("group", name="Trend window").get_by_role("radio")
+    expect(radios).to_have_count(3)
+    expect(page.get_by_role("radio", name="28 days")).to_be_checked()
+    per_day = bar_series(dashboard.catalog)
+    # 28 days: the week only; the stray reports are not drawn and the note says so.
+    expect(trends.locator(".bar")).to_have_count(7 * per_day)
+    expect(page.locator("#trends-note")).to_contain_text("7 stored daily reports")
+    expect(page.locator("#trends-note")).to_contain_text("2 older reports outside the window not drawn")
+    x_labels = trends.locator(".chart").first.locator(".axis.x")
+    expect(x_labels).to_have_text(["Dec 28, 2025", "Dec 31, 2025", "Jan 3, 2026"])  # two years: with the year
+    page.click("#trends summary")
+    expect(trends.locator("tbody th").first).to_have_text("Sat, Jan 3, 2026")
+    expect(trends.locator("tbody th").last).to_have_text("Sun, Dec 28, 2025")
+
+    # 90 days: still without the report of September (100 days before the newest) and 2020.
+    page.get_by_text("90 days", exact=True).click()
+    expect(trends).to_have_attribute("data-window", f"{first}|90")
+    assert asked[-1] == (first, 90)
+    expect(trends.locator(".bar")).to_have_count(7 * per_day)
+    assert "trend=90" in page.url
+
+    # 365 days, by keyboard: September joins, 2020 stays out, the axis starts in September.
+    page.get_by_role("radio", name="90 days").focus()
+    page.keyboard.press("ArrowRight")
+    expect(trends).to_have_attribute("data-window", f"{first}|365")
+    assert asked[-1] == (first, 365)
+    expect(trends.locator(".bar")).to_have_count(8 * per_day)
+    expect(x_labels.first).to_have_text("Sep 25, 2025")
+    expect(x_labels.last).to_have_text("Jan 3, 2026")
+    expect(page.locator("#trends-note")).to_contain_text("1 older report outside the window not drawn")
+
+    # Another organization: the window stays.
+    page.select_option("#org-select", second)
+    expect(trends).to_have_attribute("data-window", f"{second}|365")
+    assert asked[-1] == (second, 365)
+    expect(page.get_by_role("radio", name="365 days")).to_be_checked()
+    assert "trend=365" in page.url
+    # And a reload keeps it (it is in the URL).
+    page.reload()
+    expect(trends).to_have_attribute("data-window", f"{second}|365")
+
+
+def test_trend_labels_have_no_year_within_one_year(page, dashboard):
+    org_id = dashboard.orgs[0]["org_id"]
+    asked: list[tuple[str, int]] = []
+    _serve_summaries(page, dashboard, _days("2026-03-01", "2026-03-05"), asked)
+    page.goto(f"{dashboard.url}/?org={org_id}")
+    trends = page.locator("#trends")
+    expect(trends).to_have_attribute("data-window", f"{org_id}|28")
+    expect(trends.locator(".chart").first.locator(".axis.x")).to_have_text(["Mar 1", "Mar 3", "Mar 5"])
+    page.click("#trends summary")
+    expect(trends.locator("tbody th").first).to_have_text("Thu, Mar 5")
+    expect(page.locator("#trends-note")).not_to_contain_text("outside the window")
+
+
+def test_the_trend_window_of_the_real_store(page, dashboard):
+    """Against the service itself: the request carries limit=N and the drawn days are the stored ones."""
+    org_id = dashboard.orgs[1]["org_id"]
+    limits: list[str] = []
+    page.on(
+        "request",
+        lambda r: limits.append(re.search(r"limit=(\d+)", r.url).group(1)) if "/api/reports?" in r.url else None,
+    )
+    page.goto(f"{dashboard.url}/?org={org_id}&trend=365")
+    expect(page.locator("#trends")).to_have_attribute("data-window", f"{org_id}|365")
+    stored = dashboard.get("/api/reports", org_id=org_id, limit=365)
+    expect(page.locator("#trends .bar")).to_have_count(len(stored) * bar_series(dashboard.catalog))
+    assert limits[-1] == "365"
+
+
+# ---- breakdown tables -----------------------------------------------------------------------------
+
+
+BIG_ITEMS = [
+    {"value": "TRANSFER_SUCCEEDED", "count": 4182, "percentage": 46.86},
+    {"value": "success", "count": 3000, "percentage": 33.61},
+    {"value": "CARRIER_ASKED_FOR_TRANSFER_TO_ANOTHER_DEPARTMENT", "count": 1210, "percentage": 13.56},
+    {"value": None, "count": 500, "percentage": 5.6},
+    {"value": " success", "count": 20, "percentage": 0.22},
+    {"value": "Success", "count": 9, "percentage": 0.1},
+    {"value": "<b>BOLD</b>", "count": 3, "percentage": 0.03},
+]
+
+
+def _range_with_breakdown(page, dashboard, items: list[dict[str, Any]]) -> str:
+    """The range view, its first catalogue breakdown answered with `items`; returns that key."""
+    key = dashboard.catalog["breakdowns"][0]["key"]
+
+    def fulfill(route):
+        response = route.fetch()
+        report = response.json()
+        route.fulfill(response=response, json={**report, "breakdowns": {**report["breakdowns"], key: items}})
+
+    page.route("**/daily-report?*", fulfill)
+    return key
+
+
+def _open_range(page, dashboard, org_id: str) -> tuple[str, str]:
+    yesterday = dashboard.yesterday[org_id]
+    start, end = (yesterday - timedelta(days=6)).isoformat(), yesterday.isoformat()
+    page.goto(f"{dashboard.url}/?org={org_id}&start={start}&end={end}")
+    wait_shown(page, org_id, start, end, source="live")
+    return start, end
+
+
+GEOMETRY = """table => [...table.querySelectorAll('tbody tr')].filter(r => !r.hidden).map(row => {
+    const box = el => { const r = document.createRange(); r.selectNodeContents(el); return r.getBoundingClientRect(); };
+    const [count, share] = row.querySelectorAll('td.num');
+    const label = row.querySelector('th .value-label') || row.querySelector('th');
+    // Each word of the label on one line: a word broken across lines has more than one rect.
+    const text = label.firstChild;
+    const broken = [];
+    if (text && text.nodeType === 3) {
+        for (const m of text.data.matchAll(/\\S+/g)) {
+            const r = document.createRange(); r.setStart(text, m.index); r.setEnd(text, m.index + m[0].length);
+            const lines = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+            if (lines.size > 1) broken.push(m[0]);
+        }
+    }
+    const style = getComputedStyle(count);
+    return {countRight: box(count).right, shareLeft: box(share).left, countCellRight: count.getBoundingClientRect().right,
+            shareCellRight: share.getBoundingClientRect().right, shareRight: box(share).right,
+            align: style.textAlign, numeric: style.fontVariantNumeric, broken,
+            label: label.textContent};
+})"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_breakdown_tables_read_clearly_at_range_scale(page, dashboard, width):
+    org_id = dashboard.orgs[0]["org_id"]
+    page.set_viewport_size({"width": width, "height": 900})
+    key = _range_with_breakdown(page, dashboard, BIG_ITEMS)
+    _open_range(page, dashboard, org_id)
+    table = page.locator(f'table[aria-labelledby="breakdown-{key}"]')
+    rows = table.locator("tbody tr")
+    expect(rows).to_have_count(5)  # the three spellings of "success" are one row
+    first = rows.first
+    expect(first.locator("th")).to_have_text("Transfer succeeded")
+    expect(first.locator("th .value-label")).to_have_attribute("title", "TRANSFER_SUCCEEDED")
+    expect(first.locator("td.num")).to_have_text(["4,182", "46.86%"])
+    long_label = rows.nth(2).locator("th .value-label")
+    expect(long_label).to_have_text("Carrier asked for transfer to another department")
+    expect(long_label).to_have_attribute("title", "CARRIER_ASKED_FOR_TRANSFER_TO_ANOTHER_DEPARTMENT")
+    assert table.locator("wbr").count() == 0
+    # API text is text: the markup-looking value is shown, not rendered.
+    expect(page.locator("#breakdowns b")).to_have_count(0)
+    expect(rows.last.locator("th")).to_have_text("<b>BOLD</b>")
+    for row in table.evaluate(GEOMETRY):
+        assert row["align"] == "right", row
+        assert "tabular-nums" in row["numeric"], row
+        # Count and share never run together: at least a few pixels of space between them...
+        assert row["shareLeft"] - row["countRight"] >= 8, row
+        # ...and each stays inside its own column (right-aligned to it, no overflow).
+        assert row["countRight"] <= row["countCellRight"] + 0.5, row
+        assert row["shareRight"] <= row["shareCellRight"] + 0.5, row
+        assert not row["broken"], f"words broken across lines in {row['label']!r}: {row['broken']}"
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    screenshot(page, f"dashboard-breakdowns-{width}.png")
+
+
+def test_spelling_variants_are_one_row_that_lists_each(page, dashboard):
+    org_id = dashboard.orgs[0]["org_id"]
+    items = [
+        {"value": "success", "count": 30, "percentage": 30.0},
+        {"value": "failure", "count": 25, "percentage": 25.0},
+        {"value": None, "count": 12, "percentage": 12.0},
+        {"value": " success", "count": 10, "percentage": 10.0},
+        {"value": "Success", "count": 5, "percentage": 5.0},
+        {"value": "FAILURE ", "count": 1, "percentage": 1.0},
+        {"value": "successful", "count": 17, "percentage": 17.0},
+    ]
+    key = _range_with_breakdown(page, dashboard, items)
+    _open_range(page, dashboard, org_id)
+    rows = page.locator(f'table[aria-labelledby="breakdown-{key}"] tbody tr')
+    # success (30 + 10 + 5), failure (25 + 1), successful, no value: ordered by the summed count.
+    expect(rows).to_have_count(4)
+    expect(rows.locator("th .value-label")).to_have_text(["Success", "Failure", "Successful"])
+    success = rows.nth(0)
+    expect(success.locator("td.num")).to_have_text(["45", "45.00%"])
+    expect(success.locator(".variants-marker")).to_have_text("3 variants")
+    expect(success.locator(".variant")).to_have_text(['"success" 30', '" success" 10', '"Success" 5'])
+    expect(success.locator(".variants")).to_be_visible()
+    failure = rows.nth(1)
+    expect(failure.locator("td.num")).to_have_text(["26", "26.00%"])
+    expect(failure.locator(".variant")).to_have_text(['"failure" 25', '"FAILURE " 1'])
+    expect(rows.nth(2).locator(".variants")).to_have_count(0)  # one spelling: no marker
+    expect(rows.nth(2).locator("td.num")).to_have_text(["17", "17.00%"])
+    # The null value is its own row, never merged, its count unchanged.
+    none = rows.nth(3)
+    expect(none.locator("th")).to_have_text("No value")
+    expect(none.locator("td.num")).to_have_text(["12", "12.00%"])
+    # Every call is still counted once.
+    counts = [int(t.replace(",", "")) for t in rows.locator("td.num:nth-of-type(2)").all_text_contents()]
+    assert sum(counts) == sum(i["count"] for i in items)
+
+
+# ---- offline API docs -----------------------------------------------------------------------------
+
+
+REDOC_BADGE_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+def test_api_docs_render_without_the_internet(browser, dashboard):
+    """/docs (Swagger UI) and /redoc load every file from the service: with every other address
+    blocked, both still render the operations."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    page = context.new_page()
+    blocked: list[str] = []
+    errors: list[str] = []
+
+    def local_only(route):
+        if route.request.url.startswith(dashboard.url):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", local_only)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        assert dashboard.url.startswith("http://127.0.0.1:")
+        page.goto(f"{dashboard.url}/docs")
+        operation = page.locator('.opblock-summary-path[data-path="/api/catalog"]')
+        expect(operation).to_be_visible(timeout=30_000)
+        expect(page.locator(".opblock-summary-method").first).to_be_visible()
+        assert page.locator(".opblock").count() > 10
+        page.goto(f"{dashboard.url}/redoc")
+        expect(page.locator("h1")).to_contain_text("Call analytics", timeout=30_000)
+        catalog = page.locator("h2", has_text="Every KPI and breakdown the reports carry")
+        expect(catalog).to_be_visible()
+        expect(page.locator("h2", has_text="Stored reports with summary KPIs")).to_be_visible()
+        assert not errors, errors
+        # ReDoc's bundle asks for the Redocly badge's logo from its CDN and hides it when that
+        # fails (an `onError` in redoc.standalone.js): cosmetic, so it is the one request allowed.
+        outside = [url for url in blocked if url != REDOC_BADGE_LOGO]
+        assert not outside, f"the docs asked for files outside the service: {outside}"
+    finally:
+        context.close()

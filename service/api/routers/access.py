@@ -6,13 +6,30 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from reports_store import ApiToken, AuditRecord
 from service.access.tokens import CreatedToken, TokenRequest
-from service.api.deps import Admin, AdminOps
+from service.api.deps import Admin, AdminOps, PrincipalDep, Reader
 
 router = APIRouter(prefix="/api", tags=["access"], dependencies=[Admin])
+whoami_router = APIRouter(prefix="/api", tags=["access"])
+
+
+class Me(BaseModel):
+    """Who the request acts as: the dashboard shows a reader only its organizations' screens."""
+
+    scope: str = Field(description="admin or reader")
+    name: str
+    org_ids: list[str] | None = Field(description="The organizations a reader may read; null for an admin.")
+
+
+@whoami_router.get(
+    "/me", response_model=Me, dependencies=[Reader], summary="The scope of this request's token"
+)
+def me(principal: PrincipalDep) -> Me:
+    org_ids = None if principal.is_admin else sorted(principal.org_ids)
+    return Me(scope=principal.kind, name=principal.name, org_ids=org_ids)
 
 
 class TokenOut(BaseModel):
