@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from reports_store.rules import Identifier, PhoneNumber, TimezoneName
@@ -57,11 +57,28 @@ class Settings(BaseSettings):
     port: int = 8000
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Logs on stdout (service/observability/logs.py): one JSON object per line, or text for a
+    # person; unset means json unless stdout is a terminal.
+    log_format: Literal["json", "text"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # /metrics counts the stale stored reports of this many recent days (each scrape reads them).
+    metrics_stale_report_days: int = Field(default=92, ge=1, le=3660)
+
     @field_validator("excluded_numbers", "cors_origins", mode="before")
     @classmethod
     def _split_numbers(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _case_insensitive(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if info.field_name == "log_level":
+                return value.upper() or "INFO"
+            return value.lower() or None
         return value
 
     @field_validator("clickhouse_database", "dbt_schema")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
+import logging
 import os
 import re
 import sys
@@ -26,6 +28,11 @@ _COMMANDS_NEEDING_ORGS = {"build", "run", "test", "seed", "snapshot", "show", "c
 MODEL_COMMANDS = {"run", "build"}
 _PRINTED_LEVELS = {"info", "warn", "error"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Inside the service (see service.observability.logs) dbt's events go to this logger instead of
+# dbt printing them; the CLI's in-process `dbt` command leaves dbt printing to the terminal.
+DBT_LOG = logging.getLogger("dbt")
+_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+_events_to_logging = False
 # Commands without a --target-path option.
 _NO_TARGET_PATH_COMMANDS = {"debug", "init", "deps"}
 # Commands that never open the warehouse.
@@ -53,8 +60,10 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
         "CLICKHOUSE_QUERY_TIMEOUT_S": str(settings.clickhouse_query_timeout_s),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         # Colour codes only for a person at a terminal, never in a service's or CI's log.
-        "DBT_USE_COLORS": "true" if sys.stdout.isatty() else "false",
+        "DBT_USE_COLORS": "true" if sys.stdout.isatty() and not _events_to_logging else "false",
     }
+    if _events_to_logging:  # dbt prints nothing itself; its file log (dbt.log) stays as it was
+        env |= {"DBT_LOG_LEVEL": "none", "DBT_LOG_LEVEL_FILE": "debug"}
     if not settings.embedded:
         host, port, secure = settings.server_endpoint()
         env |= {
@@ -130,6 +139,8 @@ def run_dbt(
             sync_organizations(settings, since=calendar_since)
         output: list[str] = []
         callbacks = [_line_collector(output)] if capture_output else []
+        if _events_to_logging:
+            callbacks.append(_event_logger(contextvars.copy_context()))
         result = dbtRunner(callbacks=callbacks).invoke(_with_project_flags(args, settings))
     failures = []
     if result.result is not None and hasattr(result.result, "results"):
@@ -157,6 +168,24 @@ def _line_collector(lines: list[str]) -> Callable[[Any], None]:
             lines.append(_ANSI.sub("", str(event.info.msg)))
 
     return collect
+
+
+def log_events_through_logging(enabled: bool = True) -> None:
+    """Send dbt's events to the `dbt` logger (the service's log format) and stop dbt printing."""
+    global _events_to_logging
+    _events_to_logging = enabled
+
+
+def _event_logger(invocation: contextvars.Context) -> Callable[[Any], None]:
+    """A dbt event callback logging each event in the invoking context (the log context of the
+    request or job that ran dbt), also when one of dbt's own threads fires it."""
+
+    def log_event(event: Any) -> None:
+        level = _LOG_LEVELS.get(event.info.level, logging.INFO)
+        if event.info.msg and DBT_LOG.isEnabledFor(level):
+            invocation.copy().run(DBT_LOG.log, level, "%s", _ANSI.sub("", str(event.info.msg)))
+
+    return log_event
 
 
 def refresh_vars(

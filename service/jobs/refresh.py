@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -19,6 +21,10 @@ from service.core.errors import RefreshFailed
 from service.core.warehouse import get_client
 from service.reports.catalog import load_catalog
 from service.reports.marts import marts_exist, read_mart_days
+
+log = logging.getLogger(__name__)
+# Told of every dbt invocation: its command, seconds taken, and whether it succeeded (the metrics).
+DbtObserver = Callable[[str, float, bool], None]
 
 # What a plain refresh compares: the marts' newest source row, and the sources' own newest rows.
 MART_TABLES = ("fct_calls", "agg_daily_org_metrics", "agg_daily_org_breakdowns")
@@ -35,6 +41,7 @@ class Refresher:
         self.store = store
         # Called after every successful mart refresh (the API's live cache listens here).
         self.listeners: list[Callable[[], None]] = []
+        self.dbt_observers: list[DbtObserver] = []
 
     def refresh(
         self,
@@ -46,8 +53,11 @@ class Refresher:
     ) -> DbtOutcome:
         """Refresh the marts (a window, or the watermark's days) and record the rebuilt days' versions."""
         with DBT_LOCK:
-            outcome = refresh_marts(
-                self.settings, start=start, end=end, org_ids=org_ids, full_refresh=full_refresh
+            outcome = self._timed(
+                "run",
+                lambda: refresh_marts(
+                    self.settings, start=start, end=end, org_ids=org_ids, full_refresh=full_refresh
+                ),
             )
             if not outcome.success:
                 detail = outcome.error or "; ".join(outcome.failures) or "see the dbt log"
@@ -58,10 +68,27 @@ class Refresher:
     def run_dbt_command(self, args: Sequence[str], *, capture_output: bool = False) -> DbtOutcome:
         """Any dbt command; one that rebuilt models is followed by `after_refresh`."""
         with DBT_LOCK:
-            outcome = run_dbt(args, self.settings, capture_output=capture_output)
+            outcome = self._timed(
+                args[0] if args else "help",
+                lambda: run_dbt(args, self.settings, capture_output=capture_output),
+            )
             if outcome.success and args and args[0] in MODEL_COMMANDS:
                 self.after_refresh()
         return outcome
+
+    def _timed(self, command: str, invoke: Callable[[], DbtOutcome]) -> DbtOutcome:
+        """One dbt invocation, timed for `dbt_observers` (one that raised counts as failed)."""
+        started, outcome = time.monotonic(), None
+        try:
+            outcome = invoke()
+            return outcome
+        finally:
+            seconds, success = time.monotonic() - started, bool(outcome and outcome.success)
+            for observer in self.dbt_observers:
+                try:
+                    observer(command, seconds, success)
+                except Exception:  # an observer never fails the refresh
+                    log.exception("dbt observer %r failed", observer)
 
     def needs_refresh(self) -> str | None:
         """Why a plain refresh has work to do (None: it would rebuild nothing), from cheap queries.
@@ -90,6 +117,13 @@ class Refresher:
 
     def _state_file(self) -> Path:
         return self.settings.dbt_target_path / "refresh_state.json"
+
+    def last_refreshed_at(self) -> float | None:
+        """When a refresh here last succeeded (epoch seconds; None: not known), for the metrics."""
+        try:
+            return self._state_file().stat().st_mtime
+        except OSError:
+            return None
 
     def _last_refreshed_version(self) -> str | None:
         try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
 from reports_store import JobRun
 from service.api.deps import Admin, AdminOps, OrgDep, Public, ServiceState, State
@@ -87,6 +87,20 @@ def readyz(state: State) -> JSONResponse:
     return JSONResponse(
         {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
     )
+
+
+@router.get(
+    "/metrics",
+    dependencies=[Admin],
+    summary="Prometheus metrics (text exposition format)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "The exposition."}},
+)
+def metrics(request: Request) -> Response:
+    """Requests, job runs, dbt durations, the last mart refresh, and, read from the report store at
+    scrape time, each organization's newest daily report and its stale reports."""
+    body, content_type = request.app.state.metrics.render(request.headers.get("accept"))
+    return Response(body, media_type=content_type)
 
 
 @router.get(

@@ -1,0 +1,157 @@
+"""Structured logs: one JSON object per line on stdout (or plain text for a person at a terminal).
+
+`configure_logging(settings)` is what `python -m service serve` and `scheduler` call instead of
+`logging.basicConfig`: every logger of the process (the service's, uvicorn's, and dbt's events,
+which `service.core.dbt_runner` sends to the `dbt` logger) goes through one handler and one
+formatter. Each line has `ts`, `level`, `logger`, `msg`, the context that is known (`request_id`,
+`org_id`, `job_id`) and the fields a call passed as `extra`. Secrets never reach the output: the
+configured API key and ClickHouse password, access tokens and bearer credentials are masked in the
+finished line, whatever logged them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import orjson
+
+from service.core.config import Settings
+from service.observability import context
+
+MASK = "***"
+# Access tokens (`cat_<id>_<secret>`, see service.access.tokens) and any bearer credential.
+_SECRET_PATTERNS = (
+    re.compile(r"cat_[A-Za-z0-9]+_[A-Za-z0-9_-]{8,}"),
+    re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
+)
+# Secrets shorter than this are not searched for: masking every "ab" in a log would be noise.
+MIN_SECRET_LENGTH = 4
+# LogRecord attributes that are not `extra` fields.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's coloured copy of msg
+    "taskName",
+}
+_HANDLER_MARK = "_call_analytics_handler"
+
+
+class Redactor:
+    """Masks known secret values and secret-looking tokens in a finished log line."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        given = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}
+        escaped = {orjson.dumps(s).decode()[1:-1] for s in given}  # as it reads inside a JSON line
+        self.secrets = sorted(given | escaped, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        text = _SECRET_PATTERNS[0].sub(f"cat_{MASK}", text)
+        return _SECRET_PATTERNS[1].sub(rf"\g<1>{MASK}", text)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Redactor:
+        secrets = [settings.clickhouse_password.get_secret_value()]
+        if settings.api_key is not None:
+            secrets.append(settings.api_key.get_secret_value())
+        return cls(secrets)
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in _RECORD_FIELDS and not k.startswith("_")}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ts, level, logger, msg, context, extras, exc."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or Redactor()
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        line |= context.current()
+        for key, value in _extras(record).items():
+            line.setdefault(key, value)
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        text = orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        return self.redactor(text)
+
+
+class TextFormatter(logging.Formatter):
+    """For a person at a terminal: time, level, logger, message, then the context and extras."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+        self.redactor = redactor or Redactor()
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = context.current() | _extras(record)
+        if fields:
+            text += " [" + " ".join(f"{key}={value}" for key, value in fields.items()) + "]"
+        return self.redactor(text)
+
+
+def resolve_format(settings: Settings, stream: IO[str]) -> str:
+    """LOG_FORMAT, else json unless the stream is a terminal."""
+    if settings.log_format:
+        return settings.log_format
+    isatty = getattr(stream, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
+
+
+def configure_logging(settings: Settings, stream: IO[str] | None = None) -> logging.Handler:
+    """Route every logger of the process through one handler on `stream` (stdout), in LOG_FORMAT.
+
+    Idempotent: a second call replaces the handler the first one installed. uvicorn's loggers
+    propagate to it (start uvicorn with `log_config=None` so it keeps them), and dbt's events come
+    through the `dbt` logger instead of dbt printing them itself.
+    """
+    from service.core import dbt_runner
+
+    stream = stream or sys.stdout
+    redactor = Redactor.for_settings(settings)
+    formatter = (
+        TextFormatter(redactor) if resolve_format(settings, stream) == "text" else JsonFormatter(redactor)
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    setattr(handler, _HANDLER_MARK, True)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False) or _is_default(h)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+    logging.captureWarnings(True)
+    dbt_runner.log_events_through_logging(True)
+    return handler
+
+
+def _is_default(handler: logging.Handler) -> bool:
+    """A plain stream handler on stdout/stderr (what `logging.basicConfig` installs)."""
+    return type(handler) is logging.StreamHandler and getattr(handler, "stream", None) in (
+        sys.stdout,
+        sys.stderr,
+        sys.__stdout__,
+        sys.__stderr__,
+    )
