@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -73,7 +74,10 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
             live_limiter=ConcurrencyLimiter(settings.live_query_concurrency_per_token),
         )
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job")
-        state.submit = executor.submit
+        # Background jobs keep the request's log context (request_id) in their thread.
+        state.submit = lambda fn, *args, **kwargs: executor.submit(
+            contextvars.copy_context().run, fn, *args, **kwargs
+        )
         app.state.service = state
         if not settings.api_key or not settings.api_key.get_secret_value():
             log.warning(
