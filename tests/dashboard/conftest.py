@@ -130,9 +130,10 @@ KEY_STORAGE = "callAnalytics.adminKey"  # where the page keeps the access token 
 
 
 def with_token(context: Any, token: str | None = API_KEY) -> Any:
-    """A browser context whose tabs start with `token` typed in the page's "Access token" field
-    (the service has API_KEY set, so the page reads nothing without one). Seeded once per tab:
-    a token the test changes or forgets stays changed across reloads."""
+    """A browser context whose tabs start signed in with `token`, as if it had been typed in the
+    page's token prompt (the service has API_KEY set, so the page reads nothing without one).
+    Seeded once per tab: a token the test changes, or forgets by signing out, stays so across
+    reloads."""
     if token is not None:
         context.add_init_script(
             f"""if (!sessionStorage.getItem("test.seeded")) {{

@@ -7,6 +7,7 @@ import json
 import re
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -54,8 +55,10 @@ def _humanise(raw: str) -> str:
 
 def _long_date(iso: str) -> str:
     """The page's long date in en-US: "Tue, Nov 24, 2026"."""
-    return date.fromisoformat(iso).strftime("%a, %b ") + str(date.fromisoformat(iso).day) + (
-        date.fromisoformat(iso).strftime(", %Y")
+    return (
+        date.fromisoformat(iso).strftime("%a, %b ")
+        + str(date.fromisoformat(iso).day)
+        + (date.fromisoformat(iso).strftime(", %Y"))
     )
 
 
@@ -372,46 +375,74 @@ def test_a_catalogue_that_cannot_be_loaded_is_an_error_with_a_retry(page, dashbo
     expect(status).to_be_empty()
 
 
-def reader_token(dashboard, *org_ids: str) -> str:
+def create_token(dashboard, name: str, *org_ids: str) -> dict[str, Any]:
+    """A token made through the API with the admin key: a reader of `org_ids`, or an admin without."""
+    body: dict[str, Any] = (
+        {"name": name, "org_ids": list(org_ids)} if org_ids else {"name": name, "admin": True}
+    )
     with dashboard.client() as client:
-        created = client.post("/api/tokens", json={"name": "dashboard reader", "org_ids": list(org_ids)})
+        created = client.post("/api/tokens", json=body)
     assert created.status_code == 201, created.text
-    return created.json()["token"]
+    return created.json()
 
 
-def test_generate_is_refused_to_a_reader_and_works_with_the_admin_key(page, dashboard):
+def reader_token(dashboard, *org_ids: str) -> str:
+    return create_token(dashboard, "dashboard reader", *org_ids)["token"]
+
+
+def sign_in(page, token: str) -> None:
+    """Types `token` in the page's token prompt and signs in with it."""
+    expect(page.locator("#signin")).to_be_visible()
+    page.fill("#admin-key", token)
+    page.click("#sign-in")
+
+
+def stored_token(page) -> str | None:
+    return page.evaluate(f"sessionStorage.getItem({KEY_STORAGE!r})")
+
+
+def test_generate_is_for_admins_only_and_works_with_the_admin_key(page, dashboard):
     org_id = dashboard.orgs[0]["org_id"]
     day = dashboard.yesterday[org_id].isoformat()
-    # A reader token of this organization: the page reads, but may not generate.
     page.goto(f"{dashboard.url}/?org={org_id}&date={day}")
-    page.fill("#admin-key", reader_token(dashboard, org_id))
-    page.reload()
+    expect(page.locator("#empty")).to_contain_text("No stored report for")
+    expect(page.locator("#session-who")).to_have_text("Signed in as API_KEY (admin)")
+    # Sign out, then in with a reader token of this organization: the page reads, and offers no
+    # admin action at all (nothing to click that the service would refuse).
+    page.click("#sign-out")
+    expect(page.locator("#signin-reason")).to_have_text(
+        "You signed out. Enter an access token to sign in again."
+    )
+    assert stored_token(page) is None
+    sign_in(page, reader_token(dashboard, org_id))
     expect(page.locator("#empty")).to_contain_text("No stored report for")
     expect(page.locator("#org-select option")).to_have_count(1)  # a reader sees its organizations only
-    expect(page.locator("#scheduler")).to_contain_text("Shown with the admin key or an admin token")
+    expect(page.locator("#empty").get_by_role("button", name="Show live numbers")).to_be_visible()
+    expect(page.get_by_role("button", name="Generate this day")).to_have_count(0)
+    expect(page.locator("#operator")).to_be_hidden()
+    expect(page.locator("#scheduler-box")).to_be_hidden()
+
+    # The admin key: the same empty day offers to generate it.
+    page.click("#sign-out")
+    sign_in(page, API_KEY)
+    expect(page.locator("#operator")).to_be_visible()
     page.get_by_role("button", name="Generate this day").click()
     assert page.input_value("#generate-date") == day
     assert page.evaluate("document.activeElement.id") == "generate-button"
-
     result = page.locator("#generate-result")
-    page.click("#generate-button")
-    expect(result).to_contain_text("Refused: This needs an admin token")
-    page.fill("#admin-key", "not-the-key")
-    page.click("#generate-button")
-    expect(result).to_contain_text("Refused: The token is not valid. Check the “Access token” field")
-    expect(page.locator("[data-kpi]")).to_have_count(0)
-
-    page.fill("#admin-key", API_KEY)
     page.click("#generate-button")
     expect(result).to_contain_text(f"Stored the report of {dashboard.orgs[0]['name']}", timeout=60_000)
     wait_shown(page, org_id, day)
     assert_cards_match(page, dashboard, dashboard.get(f"/api/reports/{day}", org_id=org_id))
-    # The key lives in this tab's sessionStorage: it survives a reload, and Forget removes it.
+    # The key lives in this tab's sessionStorage: it survives a reload, and Sign out removes it.
     page.reload()
     wait_shown(page, org_id, day)
-    assert page.input_value("#admin-key") == API_KEY
-    page.click("#forget-key")
-    assert page.evaluate(f"sessionStorage.getItem({KEY_STORAGE!r})") is None
+    assert stored_token(page) == API_KEY
+    page.click("#sign-out")
+    assert stored_token(page) is None
+    expect(page.locator("#signin")).to_be_visible()
+    expect(page.locator("#board")).to_be_hidden()
+    expect(page.locator("[data-kpi]")).to_have_count(0)  # nothing read with the key stays on the page
 
 
 def test_generating_a_stored_day_says_nothing_changed_and_offers_to_rebuild(page, dashboard):
@@ -429,13 +460,15 @@ def test_generating_a_stored_day_says_nothing_changed_and_offers_to_rebuild(page
     page.click("#generate-button")
     result = page.locator("#generate-result")
     expect(result).to_contain_text(
-        f"The report of {org['name']} for {_long_date(day)} was already stored; nothing changed.", timeout=60_000
+        f"The report of {org['name']} for {_long_date(day)} was already stored; nothing changed.",
+        timeout=60_000,
     )
     expect(result).not_to_contain_text("Stored the report")
     expect(result).to_have_class(re.compile(r"\bnotice\b"))
     wait_shown(page, org["org_id"], day)
-    assert dashboard.get(f"/api/reports/{day}", org_id=org["org_id"])["metadata"]["generated_at"] == (
-        before["metadata"]["generated_at"]
+    assert (
+        dashboard.get(f"/api/reports/{day}", org_id=org["org_id"])["metadata"]["generated_at"]
+        == (before["metadata"]["generated_at"])
     )
     result.get_by_role("button", name="Regenerate it").click()
     expect(result).to_contain_text(f"Regenerated and stored the report of {org['name']}", timeout=60_000)
@@ -482,7 +515,6 @@ def test_backfill_shows_progress_and_its_result(page, dashboard):
     yesterday = dashboard.yesterday[org_id]
     start, end = yesterday - timedelta(days=5), yesterday - timedelta(days=4)
     page.goto(f"{dashboard.url}/?org={org_id}")
-    page.fill("#admin-key", API_KEY)
     page.fill("#backfill-start", start.isoformat())
     page.fill("#backfill-end", end.isoformat())
     page.click("#backfill-button")
@@ -512,7 +544,6 @@ def test_warehouse_unavailable_is_shown_not_hidden(browser, dashboard, serve):
         # Stored reports come from the report store, so they still show.
         page.click("#mode-day + label")
         wait_shown(page, org_id, day)
-        page.fill("#admin-key", API_KEY)
         page.fill("#generate-date", (dashboard.yesterday[org_id] - timedelta(days=6)).isoformat())
         page.click("#generate-button")
         expect(page.locator("#generate-result")).to_contain_text("warehouse is unavailable")
@@ -540,8 +571,7 @@ def test_keyboard_reaches_every_control(page, dashboard):
         "prev-day",
         "trend-28",
         "date-input",
-        "admin-key",
-        "forget-key",
+        "sign-out",
         "generate-date",
         "generate-button",
         "backfill-start",
@@ -645,25 +675,242 @@ def test_page_and_files_are_served_with_a_strict_policy(dashboard):
 # ---- access token -------------------------------------------------------------------------------
 
 
-def test_without_a_token_the_page_asks_for_one(browser, dashboard):
-    """With API_KEY set every read needs a token: the page says so and loads once one is typed."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+ADMIN_ONLY = (
+    "/api/scheduler",
+    "/api/jobs",
+    "/api/reports/generate",
+    "/api/reports/backfill",
+    "/api/tokens",
+    "/api/audit",
+    "/debug-",
+)
+
+
+def assert_axe_clean(page) -> None:
+    """axe-core finds no serious or critical issue (the context must bypass the page's CSP)."""
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate(
+        "async () => await axe.run(document, {resultTypes: ['violations'], "
+        "runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})"
+    )
+    serious = [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, json.dumps(
+        [
+            {k: v[k] for k in ("id", "impact", "help")} | {"nodes": [n["target"] for n in v["nodes"][:5]]}
+            for v in serious
+        ],
+        indent=1,
+    )
+
+
+class Traffic:
+    """What a tab asked the service and heard back, and the errors its console printed."""
+
+    def __init__(self, page, dashboard) -> None:
+        self.requests: list[Any] = []
+        self.answers: list[tuple[int, str, str]] = []
+        self.console: list[str] = []
+        page.on("request", lambda r: self.requests.append(r) if r.url.startswith(dashboard.url) else None)
+        page.on(
+            "response",
+            lambda r: (
+                self.answers.append((r.status, r.request.method, r.url))
+                if r.url.startswith(dashboard.url)
+                else None
+            ),
+        )
+        page.on("console", lambda m: self.console.append(m.text) if m.type == "error" else None)
+
+    def with_status(self, status: int) -> list[tuple[int, str, str]]:
+        return [answer for answer in self.answers if answer[0] == status]
+
+    def paths(self) -> list[str]:
+        return [urlsplit(r.url).path for r in self.requests]
+
+
+def test_a_reader_sees_its_organizations_and_no_admin_control(browser, dashboard):
+    """A reader token of organization A: the picker lists A only, no admin control is shown (hidden,
+    not disabled), the page asks nothing a reader may not read (no 403), and axe-core finds no
+    serious issue."""
+    org_a, org_b = dashboard.orgs[0], dashboard.orgs[1]
+    token = create_token(dashboard, "dispatch reader", org_a["org_id"])["token"]
+    context = with_token(
+        browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", bypass_csp=True), token
+    )
     page = context.new_page()
+    traffic = Traffic(page, dashboard)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        # A shared link to another organization falls back to the reader's own, without asking for it.
+        page.goto(f"{dashboard.url}/?org={org_b['org_id']}")
+        latest = dashboard.get("/api/reports/latest", org_id=org_a["org_id"])
+        wait_shown(page, org_a["org_id"], latest["metadata"]["report_start_date"])
+        expect(page.locator("#trends")).to_have_attribute("data-window", f"{org_a['org_id']}|28")
+        assert_cards_match(page, dashboard, latest)
+
+        expect(page.locator("#session-who")).to_have_text(
+            "Signed in as dispatch reader (reader of 1 organization)"
+        )
+        expect(page.locator("#sign-out")).to_be_visible()
+        options = page.locator("#org-select option")
+        expect(options).to_have_text([org_a["name"]])
+        # Every admin control is hidden: the operator panel and its forms, the scheduler's status.
+        for selector in (
+            "#operator",
+            "#generate-form",
+            "#generate-button",
+            "#backfill-form",
+            "#backfill-button",
+            "#backfill-job",
+            "#scheduler-box",
+            "#scheduler",
+            "#signin",
+        ):
+            expect(page.locator(selector)).to_be_hidden()
+        for name in ("Generate report", "Start backfill", "Regenerate it"):
+            expect(page.get_by_role("button", name=name)).to_have_count(0)
+        expect(page.get_by_role("heading", name="Operator actions")).to_have_count(0)
+        expect(page.locator("#columns")).not_to_contain_text("Scheduler", use_inner_text=True)
+
+        page.click("#trends summary")  # the trend table is checked too
+        assert_axe_clean(page)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+        screenshot(page, "dashboard-reader.png")
+
+        # A day without a stored report: the live numbers are offered, generating it is not.
+        missing = (dashboard.yesterday[org_a["org_id"]] - timedelta(days=6)).isoformat()
+        page.fill("#date-input", missing)
+        expect(page.locator("#empty")).to_contain_text("No stored report for")
+        expect(page.locator("#empty").get_by_role("button", name="Show live numbers")).to_be_visible()
+        expect(page.get_by_role("button", name="Generate this day")).to_have_count(0)
+        page.locator("#empty").get_by_role("button", name="Show live numbers").click()
+        wait_shown(page, org_a["org_id"], missing, source="live")
+
+        paths = traffic.paths()
+        assert "/api/me" in paths
+        assert not [p for p in paths if p.startswith(ADMIN_ONLY)], paths
+        assert not [r for r in traffic.requests if r.method != "GET"]
+        assert not traffic.with_status(403), traffic.with_status(403)
+        assert not traffic.with_status(401), traffic.with_status(401)
+        assert not [line for line in traffic.console if "403" in line or "401" in line], traffic.console
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_without_a_token_the_page_asks_for_one_and_keeps_it_in_the_tab_only(browser, dashboard):
+    """With API_KEY set every read needs a token: the first 401 brings the token prompt, a typed
+    token loads the dashboard, and it lives in sessionStorage only (no URL, no cookie)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US", bypass_csp=True)
+    page = context.new_page()
+    traffic = Traffic(page, dashboard)
     try:
         page.goto(f"{dashboard.url}/")
-        status = page.locator("#status")
-        expect(status).to_contain_text("Could not load the KPI catalogue. Refused: this service needs an access token")
+        expect(page.locator("#signin-reason")).to_have_text(
+            "This service needs an access token to show its reports. Enter yours to sign in."
+        )
+        for selector in ("#board", "#filters", "#session"):
+            expect(page.locator(selector)).to_be_hidden()
         expect(page.locator("[data-kpi]")).to_have_count(0)
-        status.get_by_role("button", name="Enter a token").click()
         assert page.evaluate("document.activeElement.id") == "admin-key"
-        page.keyboard.type(API_KEY)
+        assert [a[0] for a in traffic.answers if "/api/" in a[2]] == [401]  # GET /api/me, nothing more
+        assert_axe_clean(page)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(page, "dashboard-sign-in-390x844.png")
+
+        # A token the service does not know says so, and is not kept.
+        page.keyboard.type("cat_000000000000_nope")
+        page.keyboard.press("Enter")
+        expect(page.locator("#signin-reason")).to_have_text(
+            "Your access token was not accepted: the token is not valid. Enter a valid one to sign in."
+        )
+        assert stored_token(page) is None
+        assert page.evaluate("document.activeElement.id") == "admin-key"
+
+        created = create_token(dashboard, "night operator")
+        token = created["token"]
+        page.keyboard.type(token)
         page.keyboard.press("Enter")
         expect(page.locator("[data-kpi]").first).to_be_visible()
-        expect(status).to_be_empty()
-        # A token the service does not know says so.
-        page.evaluate(f"sessionStorage.setItem({KEY_STORAGE!r}, 'cat_000000000000_nope')")
+        expect(page.locator("#signin")).to_be_hidden()
+        expect(page.locator("#status")).to_be_empty()
+        # An admin token: everything shows, as with the admin key.
+        expect(page.locator("#session-who")).to_have_text("Signed in as night operator (admin)")
+        expect(page.locator("#operator")).to_be_visible()
+        expect(page.locator("#scheduler")).to_contain_text("Daily run")
+        expect(page.locator("#org-select option")).to_have_count(len(dashboard.get("/api/orgs")))
+
+        # The token is in this tab's sessionStorage, never in the address, a cookie or localStorage.
+        assert stored_token(page) == token
+        assert token not in page.evaluate("location.href")
+        assert token not in page.evaluate("document.cookie")
+        assert page.evaluate("localStorage.length") == 0
+        assert context.cookies() == []
+        secret = token.rsplit("_", 1)[-1]
+        assert not [r.url for r in traffic.requests if secret in r.url]
+        # Before this token the page asked only who it was (GET /api/me); since, every read carries it.
+        reads = [r for r in traffic.requests if urlsplit(r.url).path.startswith("/api/")]
+        assert {urlsplit(r.url).path for r in reads[:2]} == {"/api/me"}
+        assert all(r.all_headers().get("authorization") == f"Bearer {token}" for r in reads[2:]), [
+            r.url for r in reads[2:] if r.all_headers().get("authorization") != f"Bearer {token}"
+        ]
+        # It survives a reload of the tab.
         page.reload()
-        expect(status).to_contain_text("Refused: The token is not valid. Check the “Access token” field")
+        expect(page.locator("[data-kpi]").first).to_be_visible()
+        expect(page.locator("#session-who")).to_have_text("Signed in as night operator (admin)")
+    finally:
+        context.close()
+
+
+def test_a_token_revoked_while_the_page_is_open_returns_to_the_prompt(browser, dashboard):
+    """The service stops accepting a reader token mid-session: the next read (a 401) brings the
+    token prompt back with the reason, forgets the token and leaves none of its figures shown."""
+    org = dashboard.orgs[0]
+    created = create_token(dashboard, "temporary reader", org["org_id"])
+    context = with_token(
+        browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US"), created["token"]
+    )
+    page = context.new_page()
+    traffic = Traffic(page, dashboard)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(f"{dashboard.url}/?org={org['org_id']}")
+        expect(page.locator("[data-kpi]").first).to_be_visible()
+        expect(page.locator("#trends")).to_have_attribute("data-window", f"{org['org_id']}|28")
+        expect(page.locator("#session-who")).to_contain_text("temporary reader")
+
+        with dashboard.client() as client:
+            assert client.delete(f"/api/tokens/{created['id']}").status_code == 204
+
+        page.click("#trend-90 + label")  # a new trend window: the page reads again
+        reason = page.locator("#signin-reason")
+        expect(reason).to_have_text(
+            "You were signed out: the token was revoked. Enter a valid access token to sign in again."
+        )
+        expect(page.locator("#board")).to_be_hidden()
+        expect(page.locator("#session")).to_be_hidden()
+        expect(page.locator("[data-kpi]")).to_have_count(0)
+        assert page.evaluate("document.activeElement.id") == "admin-key"
+        assert stored_token(page) is None
+        assert len(traffic.with_status(401)) == 1  # one refused read, then nothing more was asked
+        screenshot(page, "dashboard-signed-out.png")
+
+        # Another token signs in again, on the same view.
+        sign_in(page, create_token(dashboard, "new reader", org["org_id"])["token"])
+        expect(page.locator("#trends")).to_have_attribute("data-window", f"{org['org_id']}|90")
+        expect(page.locator("[data-kpi]").first).to_be_visible()
+        expect(page.locator("#session-who")).to_contain_text("new reader")
+
+        # A revoked token found at load (a tab restored later) gets the prompt too.
+        page.evaluate(f"sessionStorage.setItem({KEY_STORAGE!r}, {created['token']!r})")
+        page.reload()
+        expect(reason).to_have_text(
+            "Your access token was not accepted: the token was revoked. Enter a valid one to sign in."
+        )
+        assert not traffic.with_status(403), traffic.with_status(403)
+        assert not errors, errors
     finally:
         context.close()
 
@@ -675,10 +922,7 @@ def _fake_summaries(dashboard, org_id: str, days: list[str]) -> list[dict[str, A
     """Stored-report summaries of the given days (newest first, as the API answers), shaped like
     the real ones of this organization."""
     real = dashboard.get("/api/reports", org_id=org_id, limit=1)[0]
-    return [
-        {**real, "org_id": org_id, "report_date": day}
-        for day in sorted(days, reverse=True)
-    ]
+    return [{**real, "org_id": org_id, "report_date": day} for day in sorted(days, reverse=True)]
 
 
 def _serve_summaries(page, dashboard, days: list[str], asked: list[tuple[str, int]]):
@@ -769,7 +1013,9 @@ def test_the_trend_window_of_the_real_store(page, dashboard):
     limits: list[str] = []
     page.on(
         "request",
-        lambda r: limits.append(re.search(r"limit=(\d+)", r.url).group(1)) if "/api/reports?" in r.url else None,
+        lambda r: (
+            limits.append(re.search(r"limit=(\d+)", r.url).group(1)) if "/api/reports?" in r.url else None
+        ),
     )
     page.goto(f"{dashboard.url}/?org={org_id}&trend=365")
     expect(page.locator("#trends")).to_have_attribute("data-window", f"{org_id}|365")

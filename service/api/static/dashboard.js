@@ -3,7 +3,10 @@
 // Every text that comes from the API is set with textContent (never innerHTML), so an
 // organization name or a breakdown value can never inject markup.
 
-const KEY_STORAGE = "callAnalytics.adminKey";
+// The access token lives in this tab's sessionStorage only: never in a URL, a cookie or
+// localStorage. Everything the page keeps there starts with STORAGE_PREFIX; signing out clears it.
+const STORAGE_PREFIX = "callAnalytics.";
+const KEY_STORAGE = `${STORAGE_PREFIX}adminKey`;
 const TREND_WINDOWS = [28, 90, 365]; // days of stored reports the trend charts can show
 const TREND_DEFAULT = 28;
 const BREAKDOWN_ROWS = 8;
@@ -28,7 +31,8 @@ const state = {
   trendDays: TREND_DEFAULT, // the trend window; kept when the organization changes
   trendsOutside: 0, // fetched summaries older than the window (not drawn)
   trendSeq: 0,
-  needsToken: false, // the service refused to read without a (valid) access token
+  me: null, // GET /api/me: {scope: "admin" | "reader", name, org_ids}; null while signed out
+  session: 0, // bumped at each sign-in and sign-out: answers to an earlier session are dropped
   report: null,
   scheduler: null,
   requestSeq: 0, // answers to superseded requests are dropped (fast org/date switching)
@@ -183,15 +187,23 @@ function currentOrg() {
 // ---------------------------------------------------------------------------------------------
 
 class ApiError extends Error {
-  constructor(status, detail) {
+  constructor(status, detail, { dropped = false } = {}) {
     super(detail);
     this.status = status;
+    // Nothing to show: a 401 (the page went back to the token prompt), or the answer to a request
+    // of an earlier session (signed out since). Callers return without rendering anything.
+    this.dropped = dropped;
   }
 }
+
+const dropped = (error) => error instanceof ApiError && error.dropped;
 
 function adminKey() {
   return sessionStorage.getItem(KEY_STORAGE) || "";
 }
+
+/** Whether the page reads as an admin (the admin key, an admin token, or a service without API_KEY). */
+const isAdmin = () => state.me?.scope === "admin";
 
 /** JSON from the service, or an ApiError carrying the status and the service's own message. */
 async function api(path, { method = "GET", body } = {}) {
@@ -200,14 +212,18 @@ async function api(path, { method = "GET", body } = {}) {
   // The access token (a reader token, an admin token or the admin key) goes with every request:
   // with API_KEY set, the service reads nothing without one. Without a token the request still
   // goes out: a service with no API_KEY configured accepts it, and otherwise its 401 says why.
+  // The header is the only place the token goes: never a URL (query or fragment) or a cookie.
   if (adminKey()) headers.Authorization = `Bearer ${adminKey()}`;
+  const session = state.session;
   let response;
   try {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
+    if (session !== state.session) throw new ApiError(0, "Signed out", { dropped: true });
     throw new ApiError(0, "The service did not answer. Check that it is running, then try again.");
   }
   const text = await response.text();
+  if (session !== state.session) throw new ApiError(response.status, "Signed out", { dropped: true });
   let data = null;
   try {
     data = text ? JSON.parse(text) : null;
@@ -217,7 +233,14 @@ async function api(path, { method = "GET", body } = {}) {
   if (!response.ok) {
     let detail = data && data.detail !== undefined ? data.detail : response.statusText;
     if (typeof detail !== "string") detail = JSON.stringify(detail);
-    throw new ApiError(response.status, detail || `HTTP ${response.status}`);
+    detail = detail || `HTTP ${response.status}`;
+    if (response.status === 401) {
+      // No token, or one the service no longer accepts (unknown, revoked, expired): whatever was
+      // asked, the page goes back to the token prompt and says why.
+      askForToken(detail);
+      throw new ApiError(401, detail, { dropped: true });
+    }
+    throw new ApiError(response.status, detail);
   }
   return data;
 }
@@ -228,10 +251,8 @@ const query = (params) => new URLSearchParams(Object.entries(params).filter(([, 
 function explain(error) {
   if (!(error instanceof ApiError)) return `Unexpected error: ${error.message || error}`;
   switch (error.status) {
-    case 401: // no token, or one the service does not accept (unknown, revoked, expired)
-      return adminKey()
-        ? `Refused: ${sentence(error.message)} Check the “Access token” field and try again.`
-        : "Refused: this service needs an access token. Type it in the “Access token” field (Operator actions).";
+    case 401: // no token, or one the service does not accept: the page shows the token prompt
+      return `Refused: ${sentence(error.message)} Sign in with a valid access token.`;
     case 403: // a valid token without the right: a reader token asking for an admin action
       return `Refused: ${sentence(error.message)}`;
     case 400: // the service's own words say what it refused and why
@@ -258,18 +279,34 @@ function sentence(text) {
 
 function init() {
   wireEvents();
-  restoreKey();
   start();
 }
 
-/** The KPI catalogue (once), then the organizations: nothing is rendered before the catalogue. */
+/**
+ * Signs in with the token in sessionStorage (none: a service without API_KEY still reads), then
+ * loads the KPI catalogue (once) and the organizations: nothing is rendered before the catalogue.
+ * A 401 on the way goes to the token prompt (see api()).
+ */
 async function start() {
+  const session = ++state.session;
+  state.me = null;
+  showStatus("loading", "Signing in…");
+  try {
+    state.me = await api("/api/me");
+  } catch (error) {
+    if (dropped(error)) return;
+    $("sign-in").disabled = false;
+    showLoadError("Could not sign in.", error);
+    return;
+  }
+  if (session !== state.session) return;
+  showBoard();
   if (!state.catalog) {
     showStatus("loading", "Loading the KPI catalogue…");
     try {
       state.catalog = checkedCatalog(await api("/api/catalog"));
     } catch (error) {
-      showLoadError("Could not load the KPI catalogue.", error);
+      if (!dropped(error)) showLoadError("Could not load the KPI catalogue.", error);
       return;
     }
     state.trends = buildTrends(state.catalog.kpis);
@@ -277,25 +314,126 @@ async function start() {
   await loadOrganizations();
 }
 
-/** A failed first load: with a refused token, the way to enter one; otherwise a retry. */
+/** A failed first load (the service down, a 503): what went wrong, and a retry. */
 function showLoadError(what, error) {
-  state.needsToken = error instanceof ApiError && (error.status === 401 || error.status === 403);
-  if (!state.needsToken) {
-    showStatus("error", `${what} ${explain(error)}`, { retry: start });
-    return;
-  }
-  const box = $("status");
-  box.className = "status error";
-  box.replaceChildren(
-    `${what} ${explain(error)}`,
-    h("button", { type: "button", class: "button secondary", onclick: () => focusToken() }, "Enter a token"),
-    h("button", { type: "button", class: "button secondary", onclick: start }, "Try again"),
-  );
+  showStatus("error", `${what} ${explain(error)}`, { retry: start });
 }
 
-function focusToken() {
-  $("key-form").scrollIntoView({ behavior: "smooth", block: "center" });
-  $("admin-key").focus({ preventScroll: true });
+// ---------------------------------------------------------------------------------------------
+// Signing in and out
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The service answered 401: back to the token prompt, saying why. The refused token is dropped from
+ * sessionStorage, and every request still on its way belongs to a session that is over.
+ */
+function askForToken(detail) {
+  const had = adminKey();
+  const wasSignedIn = state.me !== null;
+  sessionStorage.removeItem(KEY_STORAGE);
+  const why = lowerFirst(sentence(detail)); // the service's words: "the token was revoked."
+  let reason;
+  if (wasSignedIn) reason = `You were signed out: ${why} Enter a valid access token to sign in again.`;
+  else if (had) reason = `Your access token was not accepted: ${why} Enter a valid one to sign in.`;
+  else reason = "This service needs an access token to show its reports. Enter yours to sign in.";
+  showSignIn(reason, { error: Boolean(had) });
+}
+
+/** Sign out: forget the token (everything the page kept in sessionStorage) and show the prompt. */
+function signOut() {
+  for (const key of Object.keys(sessionStorage)) {
+    if (key.startsWith(STORAGE_PREFIX)) sessionStorage.removeItem(key);
+  }
+  showSignIn("You signed out. Enter an access token to sign in again.");
+}
+
+/** The token prompt instead of the dashboard: nothing read with the previous token stays on screen. */
+function showSignIn(reason, { error = false } = {}) {
+  state.session += 1; // answers still on their way are dropped
+  state.requestSeq += 1;
+  state.trendSeq += 1;
+  state.me = null;
+  clearBoard();
+  showStatus(null);
+  $("board").hidden = true;
+  $("filters").hidden = true;
+  $("session").hidden = true;
+  $("signin").hidden = false;
+  const box = $("signin-reason");
+  box.className = `signin-reason${error ? " error" : ""}`;
+  box.textContent = reason;
+  $("admin-key").value = "";
+  $("sign-in").disabled = false;
+  $("admin-key").focus();
+}
+
+/** A token typed in the prompt: kept in this tab's sessionStorage, then the page signs in with it. */
+function signIn() {
+  const token = $("admin-key").value.trim();
+  if (!token) {
+    $("admin-key").focus();
+    return;
+  }
+  sessionStorage.setItem(KEY_STORAGE, token);
+  $("admin-key").value = "";
+  $("sign-in").disabled = true;
+  start();
+}
+
+/** Signed in (GET /api/me answered): the dashboard, with the admin controls only for an admin. */
+function showBoard() {
+  const me = state.me;
+  const admin = isAdmin();
+  $("signin").hidden = true;
+  $("sign-in").disabled = false;
+  $("board").hidden = false;
+  $("filters").hidden = false;
+  // A reader sees no admin control at all (hidden, not disabled) and the page never asks for an
+  // admin-only resource with its token: no scheduler status, no generate, backfill or job.
+  $("operator").hidden = !admin;
+  $("scheduler-box").hidden = !admin;
+  $("columns").classList.toggle("single", !admin);
+  const token = adminKey();
+  $("session").hidden = false;
+  $("sign-out").hidden = !token;
+  $("session-who").textContent = token ? `Signed in as ${me.name} (${scopeText(me)})` : "Open service: no access token needed";
+}
+
+function scopeText(me) {
+  if (me.scope !== "reader") return "admin";
+  const count = (me.org_ids || []).length;
+  return `reader of ${count} organization${count === 1 ? "" : "s"}`;
+}
+
+/** Empties everything the previous session read, so the next one never sees it. */
+function clearBoard() {
+  state.orgs = [];
+  state.orgId = null;
+  state.report = null;
+  state.scheduler = null;
+  state.summaries = [];
+  state.trendsOutside = 0;
+  $("org-select").replaceChildren(h("option", {}, "Loading…"));
+  $("org-select").disabled = true;
+  $("report-subtitle").textContent = "";
+  $("report-badges").replaceChildren();
+  $("empty").hidden = true;
+  $("empty").replaceChildren();
+  $("kpis").replaceChildren();
+  $("summary").classList.remove("busy");
+  $("summary").removeAttribute("aria-busy");
+  delete $("summary").dataset.shown;
+  $("trends").replaceChildren();
+  $("trends").removeAttribute("aria-busy");
+  delete $("trends").dataset.window;
+  $("trends-note").textContent = "Stored daily reports";
+  $("breakdowns").replaceChildren();
+  $("freshness").replaceChildren();
+  $("scheduler").replaceChildren();
+  for (const id of ["generate-result", "backfill-result"]) $(id).replaceChildren();
+  $("backfill-job").hidden = true;
+  $("generate-button").disabled = false;
+  $("backfill-button").disabled = false;
 }
 
 /** The catalogue's outline, checked before use: a malformed answer is an error, not a blank page. */
@@ -314,19 +452,20 @@ async function loadOrganizations() {
   const params = new URLSearchParams(location.search);
   showStatus("loading", "Loading organizations…");
   try {
-    state.orgs = await api("/api/orgs");
+    state.orgs = await api("/api/orgs"); // a reader's organizations only
   } catch (error) {
-    showLoadError("Could not load the organizations.", error);
+    if (!dropped(error)) showLoadError("Could not load the organizations.", error);
     return;
   }
-  state.needsToken = false;
   showStatus(null);
-  loadScheduler();
+  if (isAdmin()) loadScheduler(); // admin only: a reader's page never asks for it
   if (!state.orgs.length) {
     fillOrgSelect();
     showEmpty(
       "No organizations yet",
-      "Register one with POST /api/orgs, or load demo data with `python -m service demo-data`.",
+      isAdmin()
+        ? "Register one with POST /api/orgs, or load demo data with `python -m service demo-data`."
+        : "This token reads no organization. Ask an operator for a token of yours.",
     );
     return;
   }
@@ -370,6 +509,7 @@ function fillOrgSelect() {
 /** The selected organization: its trend data and the report of the chosen day or range. */
 async function showOrganization() {
   const org = currentOrg();
+  if (!org) return; // signed out meanwhile
   const tz = org.timezone;
   const yesterday = addDays(todayIn(tz), -1);
   $("date-input").max = yesterday;
@@ -397,13 +537,14 @@ async function loadLatest() {
     state.date = addDays(todayIn(org.timezone), -1);
     syncControls();
     if (result.error.status === 404) {
+      // Generating is an admin action: a reader is offered the live numbers only.
       showEmpty(
         `No stored report for ${org.name} yet`,
-        "Reports are stored every day by the scheduler, or by an operator below.",
+        `Reports are stored every day by the scheduler, or by an operator${isAdmin() ? " below" : ""}.`,
         [
-          ["Generate yesterday's report", () => focusGenerate(state.date)],
+          isAdmin() ? ["Generate yesterday's report", () => focusGenerate(state.date)] : null,
           ["Show yesterday live", () => showRange(state.date, state.date)],
-        ],
+        ].filter(Boolean),
       );
     } else showProblem(result.error, loadLatest);
     return;
@@ -426,9 +567,9 @@ async function loadDay(day) {
         `No stored report for ${org.name} on ${longDate(day)}`,
         "That day has not been generated yet. An operator can generate it, or you can look at the live numbers.",
         [
-          ["Generate this day", () => focusGenerate(day)],
+          isAdmin() ? ["Generate this day", () => focusGenerate(day)] : null,
           ["Show live numbers", () => showRange(day, day)],
-        ],
+        ].filter(Boolean),
       );
     } else showProblem(result.error, () => loadDay(day));
     return;
@@ -463,7 +604,9 @@ async function request(call) {
   const summary = $("summary");
   summary.classList.add("busy");
   summary.setAttribute("aria-busy", "true");
-  const timer = setTimeout(() => showStatus("loading", "Loading the report…"), 250);
+  const timer = setTimeout(() => {
+    if (seq === state.requestSeq) showStatus("loading", "Loading the report…");
+  }, 250);
   let result;
   try {
     result = { data: await call() };
@@ -471,7 +614,7 @@ async function request(call) {
     result = { error };
   }
   clearTimeout(timer);
-  if (seq !== state.requestSeq) return null;
+  if (seq !== state.requestSeq || dropped(result.error)) return null;
   showStatus(null);
   summary.classList.remove("busy");
   summary.removeAttribute("aria-busy");
@@ -492,7 +635,7 @@ async function loadTrends() {
   try {
     rows = await api(`/api/reports?${query({ org_id: orgId, limit: days })}`);
   } catch (error) {
-    if (seq !== state.trendSeq) return;
+    if (seq !== state.trendSeq || dropped(error)) return;
     $("trends").removeAttribute("aria-busy");
     state.summaries = [];
     $("trends-note").textContent = "Stored daily reports";
@@ -510,12 +653,15 @@ async function loadTrends() {
   renderTrends();
 }
 
+/** The scheduler's status: admin only, so only an admin's page asks for it. */
 async function loadScheduler() {
+  if (!isAdmin()) return;
   try {
     state.scheduler = await api("/api/scheduler/status");
   } catch (error) {
+    if (dropped(error)) return;
     state.scheduler = {
-      error: error instanceof ApiError && (error.status === 401 || error.status === 403)
+      error: error instanceof ApiError && error.status === 403
         ? "Shown with the admin key or an admin token."
         : explain(error),
     };
@@ -821,8 +967,11 @@ function renderFreshness(report, source) {
     ["Marts refreshed", instant(meta.mart_refreshed_at, tz)],
   ];
   if (source === "stored") {
+    const regenerate = isAdmin()
+      ? "Regenerate it with “Replace a stored report”."
+      : "An operator can regenerate it.";
     items.push(["Status", report.stale
-      ? "Stale: the marts changed after this report was generated. Regenerate it with “Replace a stored report”."
+      ? `Stale: the marts changed after this report was generated. ${regenerate}`
       : "Up to date with the marts"]);
   }
   if (meta.metrics_version) items.push(["Metrics version", h("code", {}, String(meta.metrics_version).slice(0, 12))]);
@@ -1176,23 +1325,11 @@ function wireEvents() {
     syncUrl();
     if (state.orgId) loadTrends();
   }));
-  $("admin-key").addEventListener("input", (event) => {
-    if (event.target.value) sessionStorage.setItem(KEY_STORAGE, event.target.value.trim());
-    else sessionStorage.removeItem(KEY_STORAGE);
-    describeKey();
-  });
-  // A token typed (Enter, or leaving the field) after the service refused to read: load the page.
-  $("admin-key").addEventListener("change", tokenChanged);
   $("key-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    tokenChanged();
+    signIn();
   });
-  $("forget-key").addEventListener("click", () => {
-    sessionStorage.removeItem(KEY_STORAGE);
-    $("admin-key").value = "";
-    describeKey();
-    $("admin-key").focus();
-  });
+  $("sign-out").addEventListener("click", signOut);
   $("generate-form").addEventListener("submit", (event) => {
     event.preventDefault();
     generate();
@@ -1207,26 +1344,11 @@ function wireEvents() {
 // Operator actions
 // ---------------------------------------------------------------------------------------------
 
-function restoreKey() {
-  $("admin-key").value = adminKey();
-  describeKey();
-}
-
-function describeKey() {
-  $("key-state").textContent = adminKey()
-    ? "Token kept for this browser tab until you close it or press Forget."
-    : "No token entered: a service with an admin key shows nothing without one.";
-}
-
-function tokenChanged() {
-  if (state.needsToken && adminKey()) start();
-  else if (state.orgs.length) loadScheduler(); // its status needs an admin token
-}
-
 function focusGenerate(day) {
+  if (!isAdmin()) return;
   $("generate-date").value = day;
   $("operator-title").scrollIntoView({ behavior: "smooth", block: "start" });
-  (adminKey() ? $("generate-button") : $("admin-key")).focus({ preventScroll: true });
+  $("generate-button").focus({ preventScroll: true });
 }
 
 /** An action's outcome: its sentence, and buttons for what can be done next. */
@@ -1250,7 +1372,7 @@ function showResult(id, kind, text, actions = []) {
 async function generate({ force = $("generate-force").checked, allowEmpty = false } = {}) {
   const org = currentOrg();
   const day = $("generate-date").value;
-  if (!org || !day) return;
+  if (!org || !day || !isAdmin()) return;
   const button = $("generate-button");
   button.disabled = true;
   const what = `the report of ${org.name} for ${longDate(day)}`;
@@ -1277,6 +1399,7 @@ async function generate({ force = $("generate-force").checked, allowEmpty = fals
       await loadDay(day);
     }
   } catch (error) {
+    if (dropped(error)) return; // signed out: the token prompt says why
     // The service names `allow_empty` when a day comes before the first recorded call.
     const empty = error instanceof ApiError && error.status === 400 && /allow_empty/.test(error.message);
     showResult("generate-result", "error", explain(error),
@@ -1290,7 +1413,8 @@ async function backfill() {
   const org = currentOrg();
   const start = $("backfill-start").value;
   const end = $("backfill-end").value;
-  if (!start || !end) return;
+  if (!org || !start || !end || !isAdmin()) return;
+  const session = state.session;
   const everyOrg = $("backfill-all").checked;
   const button = $("backfill-button");
   button.disabled = true;
@@ -1302,6 +1426,7 @@ async function backfill() {
       body: { org_id: everyOrg ? null : org.org_id, start_date: start, end_date: end, force: $("backfill-force").checked },
     });
   } catch (error) {
+    if (dropped(error)) return;
     showResult("backfill-result", "error", explain(error));
     button.disabled = false;
     return;
@@ -1316,9 +1441,11 @@ async function backfill() {
     showResult("backfill-result", "info",
       `Backfilling ${days} day${days === 1 ? "" : "s"} for ${who}: ${Math.round(job.progress * 100)}% done…`);
     await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
+    if (session !== state.session) return; // signed out meanwhile: stop polling
     try {
       job = await api(`/api/jobs/${job.id}`);
     } catch (error) {
+      if (dropped(error)) return;
       showResult("backfill-result", "error", `Lost track of job ${job.id}: ${explain(error)}`);
       button.disabled = false;
       return;
