@@ -37,6 +37,13 @@ $(BROWSER_STAMP): package.json package-lock.json scripts/install-browser-deps.sh
 test: setup $(BROWSER_STAMP) lint
 	$(VENV)/bin/pytest -q
 
+# dbt's adapter conformance suite (dbt-tests-adapter) on the embedded chdb target: every applicable
+# case (`make test` runs the fast subset). Writes bench/results/conformance.json, passed, failed,
+# skipped (with the reason) per module. Run it after bumping chDB, clickhouse-connect or dbt.
+.PHONY: conformance
+conformance: setup
+	CONFORMANCE=full CONFORMANCE_REPORT=$(CURDIR)/bench/results/conformance.json $(VENV)/bin/pytest -q tests/conformance
+
 clean:
 	rm -rf .warehouse reports.db dbt_project/target dbt_project/logs
 

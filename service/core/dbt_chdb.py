@@ -71,7 +71,7 @@ def statement_start(sql: str) -> int:
 
 def may_hold_several_statements(sql: str) -> bool:
     """Whether a semicolon is followed by more text (a trailing `;` alone is one statement)."""
-    return ";" in sql.rstrip().rstrip(";")
+    return ";" in sql.rstrip(" \t\r\n;")
 
 
 def multi_statement_error(parser_message: str) -> str:
