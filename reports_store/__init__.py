@@ -20,7 +20,15 @@ from reports_store.base import (
 )
 from reports_store.errors import SchemaVersionError, StoreBusy, StoreError, UnknownJob, UnknownOrganization
 from reports_store.factory import open_store
-from reports_store.models import ApiToken, AuditRecord, JobRun, MartVersion, Organization, StoredReport
+from reports_store.models import (
+    ApiToken,
+    AuditRecord,
+    JobRun,
+    MartVersion,
+    Organization,
+    ReportOverview,
+    StoredReport,
+)
 from reports_store.schema import LATEST_VERSION, SEED_DDL_DUCKDB, SEED_DDL_SQLITE
 
 __all__ = [
@@ -37,6 +45,7 @@ __all__ = [
     "MartVersionStore",
     "Organization",
     "OrganizationStore",
+    "ReportOverview",
     "ReportSnapshotStore",
     "ReportStore",
     "SchemaVersionError",

@@ -12,7 +12,15 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from reports_store.models import ApiToken, AuditRecord, JobRun, MartVersion, Organization, StoredReport
+from reports_store.models import (
+    ApiToken,
+    AuditRecord,
+    JobRun,
+    MartVersion,
+    Organization,
+    ReportOverview,
+    StoredReport,
+)
 
 
 class OrganizationStore(ABC):
@@ -74,6 +82,15 @@ class ReportSnapshotStore(ABC):
     @abstractmethod
     def delete_report(self, org_id: str, report_date: date) -> bool:
         """Remove one day's report; True when there was one to remove."""
+
+    @abstractmethod
+    def report_overview(self, stale_since: date) -> list[ReportOverview]:
+        """Each organization that has reports: its newest report (date, first stored at) and how
+        many of its reports dated `stale_since` or later are stale (the day's recorded mart
+        fingerprint differs from the report's, the rule of `service.reports.stored.is_stale`).
+
+        Read-only and cheap (two queries, no report bodies read back), for every metrics scrape.
+        """
 
 
 class JobRunStore(ABC):

@@ -39,6 +39,15 @@ class StoredReport(BaseModel):
     updated_at: datetime | None = None  # last overwrite; equals created_at until the report is replaced
 
 
+class ReportOverview(BaseModel):
+    """One organization's stored reports at a glance (what the metrics endpoint reads per scrape)."""
+
+    org_id: str
+    newest_report_date: date
+    newest_report_created_at: datetime | None = None  # when the newest day's report was first stored
+    stale_reports: int = 0  # since the date asked for
+
+
 class JobRun(BaseModel):
     id: int | None = None
     kind: str
@@ -47,7 +56,7 @@ class JobRun(BaseModel):
     end_date: date | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    status: str = "running"  # running | succeeded | failed | partial
+    status: str = "running"  # running | succeeded | failed | partial | interrupted
     progress: float = 0.0
     counts: dict[str, int] = Field(default_factory=dict)
     error: str | None = None

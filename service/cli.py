@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from reports_store import JobRun, StoreError
 from reports_store.rules import UnknownTimezone
 from service.access.tokens import TokenRequest
+from service.cli_store import store_app
 from service.core.config import get_settings
 from service.core.errors import ServiceError, describe_validation_error
 from service.jobs.requests import BackfillRequest, DailyRunRequest, GenerateRequest
@@ -46,6 +47,7 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(reports_app, name="reports")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
+app.add_typer(store_app, name="store")
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organization id (default: ORG_ID).")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Regenerate reports that already exist.")]
@@ -98,8 +100,8 @@ def finish_job(job: JobRun) -> None:
         typer.echo(f"  failed {key}: {error}", err=True)
     if job.details.get("note"):
         typer.echo(f"  {job.details['note']}", err=True)
-    if job.status == "failed":
-        raise fail(job.error or "job failed")
+    if job.status in ("failed", "interrupted"):
+        raise fail(job.error or f"job {job.status}")
 
 
 def parse_day(value: str | None) -> date | None:
@@ -409,14 +411,14 @@ def audit_list(
 @app.command("scheduler")
 def scheduler_command() -> None:
     """Run the scheduler in the foreground: daily reports per org timezone, catch-up and refreshes."""
-    import logging
     import signal
 
     from service.jobs.scheduler import Scheduler
+    from service.observability.logs import configure_logging
     from service.operations.local import LocalOperations
     from service.operations.remote import running_service_url
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging(get_settings())  # JSON lines on stdout (LOG_FORMAT), dbt's events included
     settings = get_settings()
     if not settings.scheduler_enabled:
         raise fail("the scheduler is disabled (SCHEDULER_ENABLED=false)")
@@ -435,6 +437,7 @@ def scheduler_command() -> None:
             pass
     except KeyboardInterrupt:
         pass
+    local.services.jobs.stopping.set()  # the current organization-day finishes, then the job ends
     scheduler.stop()
     local.close()
 
@@ -445,20 +448,28 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: PORT or 8000).")] = None,
 ) -> None:
     """Serve the API with the scheduler in the same process (the owner of the embedded warehouse)."""
-    import logging
-
     import uvicorn
 
     from service.api.app import create_app
     from service.core.warehouse import get_client
+    from service.observability.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(get_settings())  # JSON lines on stdout (LOG_FORMAT), uvicorn's and dbt's too
     settings = get_settings()
     port = port or settings.port
     with operator_errors():
         get_client(settings)  # take ownership of the embedded warehouse, or explain who has it
     app_ = create_app(settings, url=f"http://{host}:{port}")
-    uvicorn.run(app_, host=host, port=port, log_level="info", access_log=False)
+    # On SIGTERM: requests still open get 10 s, then the lifespan stops the scheduler and the running job.
+    uvicorn.run(
+        app_,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def main() -> None:

@@ -9,11 +9,25 @@ from typing import Any
 import orjson
 
 from reports_store.base import ReportSnapshotStore
-from reports_store.models import StoredReport
+from reports_store.models import ReportOverview, StoredReport
 from reports_store.sql.base import SqlStoreBase, as_date, as_utc, cols, dumps, utcnow
 from reports_store.sql.organizations import require_organization
 
 _REPORT_COLUMNS = ("org_id", "report_date", "report_data", "created_at", "updated_at")
+_NEWEST_REPORTS = (
+    "SELECT r.org_id, r.report_date, r.created_at FROM daily_reports r JOIN "
+    "(SELECT org_id, MAX(report_date) AS newest FROM daily_reports GROUP BY org_id) n "
+    "ON r.org_id = n.org_id AND r.report_date = n.newest"
+)
+# `->>` extracts a JSON value as text on both SQLite (3.38+) and DuckDB; as in `is_stale`, a
+# missing or empty fingerprint on either side is not stale.
+_STALE_COUNTS = (
+    "SELECT r.org_id, COUNT(*) FROM daily_reports r JOIN mart_versions v "
+    "ON v.org_id = r.org_id AND v.report_date = r.report_date "
+    "WHERE r.report_date >= ? AND v.fingerprint IS NOT NULL AND v.fingerprint <> '' "
+    "AND COALESCE(r.report_data ->> '$.metadata.mart_fingerprint', '') NOT IN ('', v.fingerprint) "
+    "GROUP BY r.org_id"
+)
 
 
 def _report_from_row(row: tuple[Any, ...]) -> StoredReport:
@@ -92,3 +106,17 @@ class SqlReportSnapshotStore(SqlStoreBase, ReportSnapshotStore):
                 [org_id, self._date_param(report_date)],
             ).fetchall()
         return bool(deleted)
+
+    def report_overview(self, stale_since: date) -> list[ReportOverview]:
+        with self._session() as conn:
+            newest = conn.execute(_NEWEST_REPORTS).fetchall()
+            stale = dict(conn.execute(_STALE_COUNTS, [self._date_param(stale_since)]).fetchall())
+        return [
+            ReportOverview(
+                org_id=org_id,
+                newest_report_date=as_date(report_date),
+                newest_report_created_at=as_utc(created_at),
+                stale_reports=int(stale.get(org_id, 0)),
+            )
+            for org_id, report_date, created_at in sorted(newest)
+        ]

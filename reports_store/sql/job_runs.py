@@ -26,7 +26,8 @@ _JOB_COLUMNS = (
 _JOB_DATES = {"start_date", "end_date"}
 _JOB_TIMESTAMPS = {"started_at", "finished_at"}
 _JOB_JSON = {"counts", "details"}
-TERMINAL_JOB_STATUSES = frozenset({"succeeded", "failed", "partial"})
+# "interrupted": its process stopped (shutdown between organization-days, or a crash found at start).
+TERMINAL_JOB_STATUSES = frozenset({"succeeded", "failed", "partial", "interrupted"})
 
 
 def _job_from_row(row: tuple[Any, ...]) -> JobRun:

@@ -160,6 +160,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreError)
     async def store_down(_: Request, exc: StoreError) -> JSONResponse:
+        log.warning("report store unavailable: %s", str(exc).splitlines()[0])
         return _error(503, f"The report store is unavailable: {str(exc).splitlines()[0]}")
 
     @app.exception_handler(HTTPException)

@@ -19,7 +19,7 @@ from service.core.calendar import DateWindow, today_in, zone
 from service.core.config import Settings
 from service.core.errors import InvalidInput, NotFound, RefreshFailed
 from service.core.warehouse import get_client
-from service.jobs.recorder import JobOutcome, JobRecorder, ProgressCallback, one_line
+from service.jobs.recorder import JobInterrupted, JobOutcome, JobRecorder, ProgressCallback, one_line
 from service.jobs.refresh import Refresher
 from service.jobs.requests import BackfillRequest, DailyRunRequest, GenerateRequest
 from service.organizations.service import Organizations
@@ -69,6 +69,8 @@ class ReportJobs:
         # Same org-day generated concurrently: one builds and stores, the other waits and reads it.
         self._day_locks: defaultdict[tuple[str, date], threading.Lock] = defaultdict(threading.Lock)
         self._day_locks_guard = threading.Lock()
+        # Set when the service stops: running jobs end `interrupted` after the organization-day in hand.
+        self.stopping = threading.Event()
 
     def _day_lock(self, org_id: str, day: date) -> threading.Lock:
         with self._day_locks_guard:
@@ -225,6 +227,8 @@ class ReportJobs:
             if needed:
                 self.refresher.refresh(min(needed), max(needed), [o for o, days in todo.items() if days])
                 self._store_reports(orgs, todo, force=force, outcome=outcome, progress=progress)
+        except JobInterrupted as exc:
+            return self.recorder.finish(outcome, error=str(exc), note=note, interrupted=True)
         except Exception as exc:
             return self.recorder.finish(outcome, error=one_line(exc), note=note)
         return self.recorder.finish(outcome, note=note)
@@ -255,6 +259,8 @@ class ReportJobs:
         total, done = len(every_day), 0
         for org in orgs:
             for day in days_by_org[org.org_id]:
+                if self.stopping.is_set():
+                    raise JobInterrupted(done, total)
                 key = f"{org.org_id}/{day}"
                 try:
                     mart_day = mart_days.get((org.org_id, day))

@@ -83,6 +83,8 @@ class Scheduler:
         now = self.clock()
         days = self.settings.scheduler_catchup_days
         for org in self.jobs.store.list_organizations(active_only=True):
+            if self._stop.is_set():
+                return  # stopping: the remaining organizations catch up at the next start
             last_due = last_fire(org, self.settings.scheduler_hour, self.settings.scheduler_minute, now)
             end = last_due.date() - timedelta(days=1)
             if days == 0:
@@ -101,6 +103,8 @@ class Scheduler:
         """Run every organization whose due instant has passed, then schedule its next one."""
         now = self.clock()
         for org in self.jobs.store.list_organizations(active_only=True):
+            if self._stop.is_set():
+                return
             state = self._state(org, now)
             if now < state.next_run:
                 continue

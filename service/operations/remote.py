@@ -106,7 +106,8 @@ class RemoteOperations:
 
     def generate(self, request: GenerateRequest) -> GenerateResult:
         report = self._request("POST", "/api/reports/generate", request)
-        return GenerateResult("skipped" if report.get("skipped") else "generated", report)
+        # The API's `skipped` flag becomes the status: the report itself is the stored one, as in-process.
+        return GenerateResult("skipped" if report.pop("skipped", False) else "generated", report)
 
     def backfill(self, request: BackfillRequest, progress: ProgressCallback | None = None) -> JobRun:
         """Start the backfill in the running service and follow its progress to the end."""
