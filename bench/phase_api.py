@@ -2,7 +2,9 @@
 
 This process never opens the warehouse: the server owns it. An asyncio client keeps
 `concurrency` requests in flight (one keep-alive connection each) over a fixed number of requests per endpoint, spread over every
-organization and the load dates. Figures: requests/s, p50 and p99 latency. The server's memory
+organization and the load dates. Each connection reads as a tenant's dashboard does, with a reader
+token of its own (created through the admin API), so every request pays token verification and no
+connection meets the per-token live query cap. Figures: requests/s, p50 and p99 latency. The server's memory
 (VmRSS sampled, VmHWM at the end) covers the whole phase, start-up refresh and one mart refresh
 (POST /api/admin/dbt) included. The live report is measured warm (its result cache filled by a
 first pass over every organization-date, reported separately as the cold pass); the refresh must
@@ -65,8 +67,9 @@ class LoopbackClient:
     (Accept-Encoding: gzip) and reads bodies by Content-Length or chunked encoding.
     """
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, token: str | None = None) -> None:
         self.host, self.port = host, port
+        self.auth = f"Authorization: Bearer {token}\r\n" if token else ""
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -75,7 +78,7 @@ class LoopbackClient:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         self.writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: */*\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: */*\r\n{self.auth}"
             "Accept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n\r\n".encode()
         )
         head = await self.reader.readuntil(b"\r\n\r\n")
@@ -107,13 +110,14 @@ class LoopbackClient:
         self.reader = self.writer = None
 
 
-async def run_load(base_url: str, paths: list[str], concurrency: int) -> dict[str, Any]:
-    """Send `paths` with `concurrency` requests in flight; latency of each, throughput overall."""
+async def run_load(base_url: str, paths: list[str], concurrency: int, tokens: list[str]) -> dict[str, Any]:
+    """Send `paths` with `concurrency` requests in flight (connection i reads with tokens[i]);
+    latency of each, throughput overall."""
     host, port = base_url.removeprefix("http://").rsplit(":", 1)
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     pending = iter(paths)
-    clients = [LoopbackClient(host, int(port)) for _ in range(concurrency)]
+    clients = [LoopbackClient(host, int(port), tokens[i % len(tokens)]) for i in range(concurrency)]
 
     async def worker(client: LoopbackClient) -> None:
         for path in pending:
@@ -201,45 +205,48 @@ def main() -> None:
     try:
         results["service_start_seconds"] = round(_wait_healthy(url, process, timeout=1800), 3)
         print(f"[bench] service healthy after {results['service_start_seconds']}s", flush=True)
-        org_ids = sorted(org["org_id"] for org in httpx.get(f"{url}/api/orgs", timeout=30).json())
+        admin = {"Authorization": f"Bearer {api_key}"}
+        listed = httpx.get(f"{url}/api/orgs", headers=admin, timeout=30).raise_for_status().json()
+        org_ids = sorted(org["org_id"] for org in listed)
         pairs = [(org_id, day) for org_id in org_ids for day in dates]
         random.Random(cfg.seed).shuffle(pairs)
         results["load_keys"] = len(pairs)
+        tokens = _reader_tokens(url, admin, org_ids, cfg.concurrency)
+        results["reader_tokens"] = len(tokens)
+        reader = {"Authorization": f"Bearer {tokens[0]}"}
 
-        results["responses_checked"] = _check_responses(url, pairs[:3])
+        def load(kind: str, count: int) -> dict[str, Any]:
+            return asyncio.run(run_load(url, _paths(kind, pairs, count), cfg.concurrency, tokens))
+
+        results["responses_checked"] = _check_responses(url, reader, pairs[:3])
         # Connections and first-use costs, then each endpoint in turn.
-        asyncio.run(run_load(url, _paths("health", pairs, cfg.concurrency * 4), cfg.concurrency))
-        asyncio.run(run_load(url, _paths("stored_report", pairs, cfg.concurrency * 4), cfg.concurrency))
-        asyncio.run(run_load(url, _paths("reports_list", pairs, cfg.concurrency * 4), cfg.concurrency))
         for kind in ("health", "stored_report", "reports_list"):
-            results[kind] = asyncio.run(run_load(url, _paths(kind, pairs, cfg.requests), cfg.concurrency))
+            load(kind, cfg.concurrency * 4)
+        for kind in ("health", "stored_report", "reports_list"):
+            results[kind] = load(kind, cfg.requests)
             _say(kind, results[kind])
         # Live: a first pass over every organization-date fills the result cache (each one a miss),
         # then the measured run hits it.
-        results["live_report_cold"] = asyncio.run(
-            run_load(url, _paths("live_report", pairs, len(pairs)), cfg.concurrency)
-        )
+        results["live_report_cold"] = load("live_report", len(pairs))
         _say("live_report_cold", results["live_report_cold"])
-        results["live_report"] = asyncio.run(
-            run_load(url, _paths("live_report", pairs, cfg.requests), cfg.concurrency)
-        )
+        results["live_report"] = load("live_report", cfg.requests)
         _say("live_report", results["live_report"])
 
         # One mart refresh inside the server: the load dates of every organization.
         probe = f"/daily-report?org_id={pairs[0][0]}&date={pairs[0][1].isoformat()}"
-        before = httpx.get(f"{url}{probe}", timeout=60).headers.get("X-Data-Refreshed-At")
+        before = httpx.get(f"{url}{probe}", headers=reader, timeout=60).headers.get("X-Data-Refreshed-At")
         window = {"refresh_start_date": first.isoformat(), "refresh_end_date": last.isoformat()}
         started = time.perf_counter()
         response = httpx.post(
             f"{url}/api/admin/dbt",
             json={"args": ["run", "--vars", json.dumps(window)]},
-            headers={"Authorization": f"Bearer {api_key}"},
+            headers=admin,
             timeout=3600,
         )
         results["refresh_in_service_seconds"] = round(time.perf_counter() - started, 3)
         refresh = response.json() if response.status_code == 200 else {"success": False}
         results["refresh_in_service_ok"] = bool(refresh.get("success"))
-        after = httpx.get(f"{url}{probe}", timeout=60).headers.get("X-Data-Refreshed-At")
+        after = httpx.get(f"{url}{probe}", headers=reader, timeout=60).headers.get("X-Data-Refreshed-At")
         results["live_cache_invalidated_by_refresh"] = bool(before and after and after > before)
         print(f"[bench] refresh in the service: {results['refresh_in_service_seconds']}s", flush=True)
         status = proc_status(process.pid)
@@ -261,16 +268,31 @@ def main() -> None:
     write_phase(cfg, "api", results)
 
 
-def _check_responses(url: str, pairs: list[tuple[str, date]]) -> int:
+def _reader_tokens(url: str, admin: dict[str, str], org_ids: list[str], count: int) -> list[str]:
+    """`count` reader tokens of every organization, one per load connection (tenant dashboards)."""
+    tokens = []
+    for index in range(count):
+        created = httpx.post(
+            f"{url}/api/tokens",
+            json={"name": f"bench dashboard {index}", "org_ids": org_ids},
+            headers=admin,
+            timeout=30,
+        )
+        tokens.append(created.raise_for_status().json()["token"])
+    return tokens
+
+
+def _check_responses(url: str, reader: dict[str, str], pairs: list[tuple[str, date]]) -> int:
     """The loaded endpoints answer what they should (the load itself only looks at status codes)."""
     checked = 0
     for org_id, day in pairs:
         for kind in ("stored_report", "live_report"):
-            body = httpx.get(url + _paths(kind, [(org_id, day)], 1)[0], timeout=120).raise_for_status().json()
+            path = _paths(kind, [(org_id, day)], 1)[0]
+            body = httpx.get(url + path, headers=reader, timeout=120).raise_for_status().json()
             if body["metadata"]["org_id"] != org_id or "total_calls" not in body["kpis"]:
                 raise SystemExit(f"{kind} of {org_id} on {day} is not a report: {str(body)[:300]}")
             checked += 1
-        listing = httpx.get(url + _paths("reports_list", [(org_id, day)], 1)[0], timeout=120)
+        listing = httpx.get(url + _paths("reports_list", [(org_id, day)], 1)[0], headers=reader, timeout=120)
         if not any(item["report_date"] == day.isoformat() for item in listing.raise_for_status().json()):
             raise SystemExit(f"the reports list of {org_id} misses {day}")
         checked += 1

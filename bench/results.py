@@ -282,7 +282,14 @@ def markdown(r: dict[str, Any], cfg: BenchConfig) -> str:
         f"`python -m service serve` in its own process on loopback; an asyncio HTTP/1.1 client keeps "
         f"{cfg.concurrency} keep-alive connections busy, {_fmt(d['api']['requests_per_endpoint'])} requests per "
         f"endpoint spread over every organization and {min(cfg.load_dates, cfg.days)} dates "
-        f"({_fmt(d['api']['load_keys'])} keys), after a warm-up. The client shares the machine with the server; "
+        f"({_fmt(d['api']['load_keys'])} keys), after a warm-up. "
+        + (
+            "Each connection reads as a tenant's dashboard does, with a reader token of its own (token "
+            "verification included in every figure). "
+            if d["api"].get("reader_tokens")
+            else ""
+        )
+        + "The client shares the machine with the server; "
         "it is a stdlib client because httpx's async client costs 1-3 ms of CPU per request here, which would "
         "cap the figures at a few hundred requests/s (httpx still checks the responses and drives the admin "
         f"calls). Client CPU during the runs: at most {max(d['api'][k]['client_cpu_share'] for k in API_ENDPOINTS):.0%} "

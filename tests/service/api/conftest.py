@@ -24,8 +24,10 @@ class RunningService:
     settings: Settings
     server: uvicorn.Server
 
-    def client(self, *, admin: bool = False) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {API_KEY}"} if admin else {}
+    def client(self, *, admin: bool = False, token: str | None = None) -> httpx.Client:
+        """A client with API_KEY (`admin`), with an access `token`, or with no credentials."""
+        secret = API_KEY if admin else token
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=120)
 
 

@@ -40,8 +40,18 @@ def api(serve):
 
 @pytest.fixture(scope="module")
 def org(api):
-    with api.client() as client:
+    with api.client(admin=True) as client:
         return client.get("/api/orgs").json()[0]
+
+
+@pytest.fixture(scope="module")
+def reader(api) -> str:
+    """A reader token of every demo organization: what a dashboard reads with."""
+    with api.client(admin=True) as client:
+        org_ids = [o["org_id"] for o in client.get("/api/orgs").json()]
+        created = client.post("/api/tokens", json={"name": "api tests", "org_ids": org_ids})
+    assert created.status_code == 201, created.text
+    return created.json()["token"]
 
 
 def past_day(org: dict, days_back: int = 1) -> date:
@@ -92,12 +102,12 @@ def test_generate_read_back_and_live_agree_with_the_oracle(api, org):
     assert summaries[0]["total_calls"] == report["kpis"]["total_calls"]
 
 
-def test_every_live_endpoint_over_a_range(api, org):
+def test_every_live_endpoint_over_a_range(api, org, reader):
     start, end = past_day(org, 3), past_day(org, 1)
     expected = oracle_metrics(api, org, start, end)
     params = {"org_id": org["org_id"], "start_date": start.isoformat(), "end_date": end.isoformat()}
     kpis, breakdowns = oracle.report_kpis(expected), oracle.report_breakdowns(expected)
-    with api.client() as client:
+    with api.client(token=reader) as client:
         for path, dimension in BREAKDOWN_ENDPOINTS.items():
             response = client.get(path, params=params)
             assert response.status_code == 200 and "X-Data-Refreshed-At" in response.headers
@@ -135,25 +145,32 @@ def test_every_live_endpoint_over_a_range(api, org):
     ],
 )
 def test_bad_input_says_what_to_fix(api, org, path, params, status, phrase):
-    with api.client() as client:
+    with api.client(admin=True) as client:  # an admin may ask about any organization, known or not
         response = client.get(path, params={"org_id": org["org_id"], **params})
     assert response.status_code == status, response.text
     assert phrase in response.json()["detail"]
 
 
-def test_no_default_organization_is_a_400(api):
-    with api.client() as client:
+def test_no_default_organization_is_a_400(api, reader):
+    with api.client(admin=True) as client:
         response = client.get("/daily-report")
     assert response.status_code == 400 and "default organization" in response.json()["detail"]
+    with api.client(token=reader) as client:  # a reader of two organizations must say which
+        response = client.get("/daily-report")
+    assert response.status_code == 400 and "give org_id" in response.json()["detail"]
 
 
-def test_admin_endpoints_need_the_key(api, org):
+def test_admin_endpoints_need_the_key(api, org, reader):
     body = {"org_id": org["org_id"], "date": past_day(org).isoformat()}
     with api.client() as client:
         assert client.post("/api/reports/generate", json=body).status_code == 401
         assert client.get("/debug-config").status_code == 401
+        # A key that is no token at all is no credential: 401 (403 is for a valid token's limits).
         wrong = client.post("/api/reports/generate", json=body, headers={"Authorization": "Bearer nope"})
-        assert wrong.status_code == 403
+        assert wrong.status_code == 401
+    with api.client(token=reader) as client:
+        assert client.post("/api/reports/generate", json=body).status_code == 403
+        assert client.get("/debug-config").status_code == 403
     with api.client(admin=True) as client:
         config = client.get("/debug-config")
         assert config.status_code == 200 and config.json()["api_key"] == "***"
@@ -172,7 +189,7 @@ def test_generate_refuses_today_and_unknown_orgs(api, org):
     assert unknown.status_code == 404
 
 
-def test_concurrent_generates_store_one_report(api, org):
+def test_concurrent_generates_store_one_report(api, org, reader):
     day = past_day(org, 2)
     responses = []
 
@@ -191,7 +208,7 @@ def test_concurrent_generates_store_one_report(api, org):
     bodies = [r.json() for r in responses]
     assert sorted(body.pop("skipped") for body in bodies) == [False, True, True]
     assert bodies[0] == bodies[1] == bodies[2]
-    with api.client() as client:
+    with api.client(token=reader) as client:
         summaries = client.get("/api/reports", params={"org_id": org["org_id"], "limit": 366}).json()
     assert [s["report_date"] for s in summaries].count(day.isoformat()) == 1
 
@@ -237,8 +254,8 @@ def test_out_of_range_dates_in_bodies_are_refused(api, org):
     assert both.status_code == 422 and "not both" in both.json()["detail"]
 
 
-def test_live_defaults_to_yesterday_and_flags_today_as_partial(api, org):
-    with api.client() as client:
+def test_live_defaults_to_yesterday_and_flags_today_as_partial(api, org, reader):
+    with api.client(token=reader) as client:
         default = client.get("/daily-report", params={"org_id": org["org_id"]})
         today = client.get(
             "/daily-report", params={"org_id": org["org_id"], "date": past_day(org, 0).isoformat()}
@@ -248,8 +265,8 @@ def test_live_defaults_to_yesterday_and_flags_today_as_partial(api, org):
     assert default.json()["partial"] is False and today.json()["partial"] is True
 
 
-def test_catalog_names_every_kpi_and_live_endpoint(api, org):
-    with api.client() as client:
+def test_catalog_names_every_kpi_and_live_endpoint(api, org, reader):
+    with api.client(token=reader) as client:
         catalog = client.get("/api/catalog").json()
         report = client.get("/daily-report", params={"org_id": org["org_id"]}).json()
     assert [kpi["key"] for kpi in catalog["kpis"]] == list(report["kpis"])
