@@ -1,4 +1,4 @@
-"""The report store: organizations, report snapshots, job runs, mart versions, tokens and audit records.
+"""The report store: organizations, report snapshots, job runs, mart versions, tokens, audit records and webhook deliveries.
 
 store = open_store("sqlite:///reports.db")   # or "duckdb:///reports.duckdb"
 store.upsert_organization(Organization(org_id="acme", name="Acme", node_persistent_id="n-1"))
@@ -13,6 +13,7 @@ from reports_store.base import (
     AuditStore,
     JobRunStore,
     MartVersionStore,
+    NotificationStore,
     OrganizationStore,
     ReportSnapshotStore,
     ReportStore,
@@ -25,6 +26,8 @@ from reports_store.models import (
     AuditRecord,
     JobRun,
     MartVersion,
+    NotificationAttempt,
+    NotificationDelivery,
     Organization,
     ReportOverview,
     StoredReport,
@@ -43,6 +46,9 @@ __all__ = [
     "JobRunStore",
     "MartVersion",
     "MartVersionStore",
+    "NotificationAttempt",
+    "NotificationDelivery",
+    "NotificationStore",
     "Organization",
     "OrganizationStore",
     "ReportOverview",

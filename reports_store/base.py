@@ -17,6 +17,8 @@ from reports_store.models import (
     AuditRecord,
     JobRun,
     MartVersion,
+    NotificationAttempt,
+    NotificationDelivery,
     Organization,
     ReportOverview,
     StoredReport,
@@ -169,8 +171,52 @@ class AuditStore(ABC):
         """Records, newest first."""
 
 
+class NotificationStore(ABC):
+    """Webhook deliveries (one per event and URL) with every attempt, and keys of events sent once."""
+
+    @abstractmethod
+    def create_delivery(self, delivery: NotificationDelivery) -> NotificationDelivery:
+        """Insert a delivery; returns it with its id."""
+
+    @abstractmethod
+    def record_attempt(
+        self, delivery_id: int, attempt: NotificationAttempt, state: str
+    ) -> NotificationDelivery:
+        """Append an attempt and set the delivery's state, attempt count and next attempt time."""
+
+    @abstractmethod
+    def get_delivery(self, delivery_id: int) -> NotificationDelivery | None:
+        """The delivery with its attempts, or None."""
+
+    @abstractmethod
+    def list_deliveries(self, limit: int = 50, offset: int = 0) -> list[NotificationDelivery]:
+        """Deliveries with their attempts, newest first."""
+
+    @abstractmethod
+    def due_deliveries(self, now: datetime, limit: int = 100) -> list[NotificationDelivery]:
+        """Pending deliveries whose next attempt is due at `now`, oldest due first (no attempts)."""
+
+    @abstractmethod
+    def next_pending_at(self) -> datetime | None:
+        """The earliest next attempt time of a pending delivery, or None."""
+
+    @abstractmethod
+    def resend_delivery(self, delivery_id: int, at: datetime) -> NotificationDelivery | None:
+        """Make a delivery pending again with a fresh attempt budget, due `at`; None when unknown."""
+
+    @abstractmethod
+    def remember_key(self, key: str, at: datetime) -> bool:
+        """Record an event key; True the first time, False when it was already recorded."""
+
+
 class ReportStore(
-    OrganizationStore, ReportSnapshotStore, JobRunStore, MartVersionStore, TokenStore, AuditStore
+    OrganizationStore,
+    ReportSnapshotStore,
+    JobRunStore,
+    MartVersionStore,
+    TokenStore,
+    AuditStore,
+    NotificationStore,
 ):
     """Every aggregate in one store file, plus the store's lifecycle.
 

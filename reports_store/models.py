@@ -96,3 +96,29 @@ class AuditRecord(BaseModel):
     action: str
     target: str | None = None
     outcome: str
+
+
+class NotificationAttempt(BaseModel):
+    """One try to deliver a webhook: the receiver's status code or the network error."""
+
+    attempt: int
+    attempted_at: datetime
+    status_code: int | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None  # when the next try is due; None when this one was final
+
+
+class NotificationDelivery(BaseModel):
+    """One event sent to one webhook URL: the exact signed body, its state and every attempt."""
+
+    id: int | None = None
+    event_id: str
+    event_type: str
+    url: str
+    body: str
+    state: Literal["pending", "delivered", "failed"] = "pending"
+    attempts: int = 0  # tries since it was created or last resent
+    next_attempt_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime | None = None
+    history: list[NotificationAttempt] = Field(default_factory=list)

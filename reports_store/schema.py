@@ -119,6 +119,38 @@ CREATE TABLE audit_log (
 """
 
 
+# Signed webhook deliveries, every attempt of each, and the keys of events already emitted once.
+_V6 = """
+{delivery_sequence}
+CREATE TABLE notification_deliveries (
+    id INTEGER PRIMARY KEY{delivery_id_default},
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TIMESTAMP,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP
+);
+{attempt_sequence}
+CREATE TABLE notification_attempts (
+    id INTEGER PRIMARY KEY{attempt_id_default},
+    delivery_id INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    attempted_at TIMESTAMP NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    next_attempt_at TIMESTAMP
+);
+CREATE TABLE notification_keys (
+    key TEXT PRIMARY KEY,
+    recorded_at TIMESTAMP NOT NULL
+);
+"""
+
+
 def split_statements(script: str) -> list[str]:
     """The statements of a DDL script (ours contain no semicolons inside literals)."""
     return [statement.strip() for statement in script.split(";") if statement.strip()]
@@ -130,6 +162,9 @@ def migrations(dialect: Dialect) -> list[tuple[int, list[str]]]:
         seed = SEED_DDL_SQLITE
         v3 = _V3.format(sequence="", id_default="")
         v5 = _V5.format(sequence="", id_default="")
+        v6 = _V6.format(
+            delivery_sequence="", delivery_id_default="", attempt_sequence="", attempt_id_default=""
+        )
     else:
         seed = SEED_DDL_DUCKDB
         v3 = _V3.format(
@@ -138,7 +173,13 @@ def migrations(dialect: Dialect) -> list[tuple[int, list[str]]]:
         v5 = _V5.format(
             sequence="CREATE SEQUENCE audit_log_id_seq;", id_default=" DEFAULT nextval('audit_log_id_seq')"
         )
-    scripts = [seed, _V2, v3, _V4, v5]
+        v6 = _V6.format(
+            delivery_sequence="CREATE SEQUENCE notification_deliveries_id_seq;",
+            delivery_id_default=" DEFAULT nextval('notification_deliveries_id_seq')",
+            attempt_sequence="CREATE SEQUENCE notification_attempts_id_seq;",
+            attempt_id_default=" DEFAULT nextval('notification_attempts_id_seq')",
+        )
+    scripts = [seed, _V2, v3, _V4, v5, v6]
     return [(version, split_statements(script)) for version, script in enumerate(scripts, start=1)]
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from reports_store import JobRun, StoreError
 from reports_store.rules import UnknownTimezone
 from service.access.tokens import TokenRequest
+from service.cli_notifications import notifications_app
 from service.cli_store import store_app
 from service.core.config import get_settings
 from service.core.errors import ServiceError, describe_validation_error
@@ -48,6 +49,7 @@ app.add_typer(reports_app, name="reports")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(store_app, name="store")
+app.add_typer(notifications_app, name="notifications")
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organization id (default: ORG_ID).")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Regenerate reports that already exist.")]
@@ -427,7 +429,8 @@ def scheduler_command() -> None:
         raise fail(f"the service at {url} already runs the scheduler")
     with operator_errors():
         local = LocalOperations.open(settings)
-    scheduler = Scheduler(local.services.jobs)
+    scheduler = Scheduler(local.services.jobs, on_tick=local.services.notifier.check_missed)
+    local.services.notifier.start()  # this process sends the webhooks (no service runs)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     scheduler.start()

@@ -10,6 +10,7 @@ from service.access.tokens import Tokens
 from service.core.config import Settings
 from service.jobs.refresh import Refresher
 from service.jobs.report_jobs import ReportJobs
+from service.notifications import Notifier
 from service.organizations.service import Organizations
 from service.reports.live import LiveReports
 from service.reports.stored import StoredReports
@@ -26,6 +27,7 @@ class Services:
     live: LiveReports
     tokens: Tokens
     audit: Audit
+    notifier: Notifier  # its worker runs in the service only (started by the API's lifespan)
 
     @classmethod
     def open(cls, settings: Settings, store: ReportStore | None = None) -> Services:
@@ -36,6 +38,8 @@ class Services:
         live = LiveReports(settings)
         refresher.listeners.append(live.invalidate)
         jobs = ReportJobs(settings, store, organizations, refresher, stored)
+        notifier = Notifier(settings, store)
+        jobs.recorder.observers.append(notifier.job_finished)  # job.succeeded / job.failed
         return cls(
             settings,
             store,
@@ -46,7 +50,9 @@ class Services:
             live,
             Tokens(settings, store),
             Audit(store),
+            notifier,
         )
 
     def close(self) -> None:
+        self.notifier.close()
         self.store.close()

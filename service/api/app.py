@@ -22,7 +22,7 @@ from reports_store import UnknownOrganization as StoreUnknownOrganization
 from reports_store.rules import UnknownTimezone
 from service.api.deps import ServiceState
 from service.api.limits import ConcurrencyLimiter
-from service.api.routers import access, dashboard, docs, live, orgs, reports, system
+from service.api.routers import access, dashboard, docs, live, notifications, orgs, reports, system
 from service.core.config import Settings, get_settings
 from service.core.errors import ServiceError, describe_validation_error
 from service.jobs.scheduler import Scheduler
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
         state = ServiceState(
             settings=settings,
             services=services,
-            scheduler=Scheduler(services.jobs),
+            scheduler=Scheduler(services.jobs, on_tick=services.notifier.check_missed),
             response_cache=StoredResponseCache(services.store),
             live_limiter=ConcurrencyLimiter(settings.live_query_concurrency_per_token),
         )
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(json.dumps({"pid": os.getpid(), "url": url}))
         threading.Thread(target=_prepare, args=(state,), name="prepare", daemon=True).start()
+        services.notifier.start()  # webhooks, including those a previous process left pending
         try:
             yield
         finally:
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
         orgs.router,
         access.router,
         access.whoami_router,
+        notifications.router,
         system.router,
         dashboard.router,
         docs.router,

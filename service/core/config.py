@@ -64,7 +64,17 @@ class Settings(BaseSettings):
     # /metrics counts the stale stored reports of this many recent days (each scrape reads them).
     metrics_stale_report_days: int = Field(default=92, ge=1, le=3660)
 
-    @field_validator("excluded_numbers", "cors_origins", mode="before")
+    # Signed webhooks (service/notifications): job.succeeded, job.failed, daily.missed to each URL.
+    notify_webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    notify_webhook_secret: SecretStr | None = None
+    notify_max_attempts: int = Field(default=6, ge=1, le=100)
+    # 120 s doubling, capped at an hour: the default 6 attempts span about 62 minutes, so a receiver
+    # that is down for an hour loses nothing.
+    notify_backoff_seconds: float = Field(default=120.0, gt=0, le=3600)
+    notify_max_backoff_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    notify_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("excluded_numbers", "cors_origins", "notify_webhook_urls", mode="before")
     @classmethod
     def _split_numbers(cls, value: object) -> object:
         if isinstance(value, str):
@@ -112,7 +122,7 @@ class Settings(BaseSettings):
     def public_view(self) -> dict[str, object]:
         """The configuration with secrets masked (debug endpoint, logs)."""
         values = self.model_dump(mode="json")
-        for secret in ("clickhouse_password", "api_key"):
+        for secret in ("clickhouse_password", "api_key", "notify_webhook_secret"):
             values[secret] = (
                 "***" if getattr(self, secret) and getattr(self, secret).get_secret_value() else None
             )

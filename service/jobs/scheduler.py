@@ -62,8 +62,14 @@ class OrgSchedule:
 class Scheduler:
     """Runs daily reports per organization, catch-up and refreshes; `tick` is the whole logic."""
 
-    def __init__(self, jobs: ReportJobs, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        jobs: ReportJobs,
+        clock: Callable[[], datetime] | None = None,
+        on_tick: Callable[[datetime], object] | None = None,
+    ) -> None:
         self.jobs = jobs
+        self.on_tick = on_tick  # after each tick, e.g. the webhooks' daily.missed check
         self.settings = jobs.settings
         self.clock = clock or (lambda: datetime.now(UTC))
         self.orgs: dict[str, OrgSchedule] = {}
@@ -120,6 +126,8 @@ class Scheduler:
             state.last_run_at, state.last_report_date = now, report_day.isoformat()
             state.next_run = next_fire(org, self.settings.scheduler_hour, self.settings.scheduler_minute, now)
             log.info("daily %s %s: %s", org.org_id, report_day, state.last_result)
+        if self.on_tick is not None:
+            self.on_tick(now)
 
     def refresh(self) -> None:
         """The frequent incremental mart refresh (late outputs land, live queries stay fresh)."""

@@ -59,8 +59,9 @@ class Redactor:
     @classmethod
     def for_settings(cls, settings: Settings) -> Redactor:
         secrets = [settings.clickhouse_password.get_secret_value()]
-        if settings.api_key is not None:
-            secrets.append(settings.api_key.get_secret_value())
+        for secret in (settings.api_key, settings.notify_webhook_secret):
+            if secret is not None:
+                secrets.append(secret.get_secret_value())
         return cls(secrets)
 
 

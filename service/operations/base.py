@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, Protocol
 
-from reports_store import ApiToken, AuditRecord, JobRun, Organization
+from reports_store import ApiToken, AuditRecord, JobRun, NotificationDelivery, Organization
 from service.access.tokens import CreatedToken, TokenRequest
 from service.core.dbt_runner import DbtOutcome
 from service.jobs.recorder import ProgressCallback
@@ -52,5 +52,9 @@ class Operations(Protocol):
     def revoke_token(self, token_id: str) -> ApiToken: ...
 
     def audit(self, limit: int, offset: int) -> list[AuditRecord]: ...
+
+    def notifications(self, limit: int, offset: int) -> list[NotificationDelivery]: ...
+
+    def resend_notification(self, delivery_id: int) -> NotificationDelivery: ...
 
     def close(self) -> None: ...

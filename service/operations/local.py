@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from reports_store import ApiToken, AuditRecord, JobRun, Organization
+from reports_store import ApiToken, AuditRecord, JobRun, NotificationDelivery, Organization
 from service.access.principal import CLI, Principal
 from service.access.tokens import CreatedToken, TokenRequest
 from service.core.config import Settings
@@ -134,6 +134,18 @@ class LocalOperations:
 
     def audit(self, limit: int, offset: int) -> list[AuditRecord]:
         return self.services.audit.list(limit, offset)
+
+    # -- webhooks ------------------------------------------------------------------------------
+    def notifications(self, limit: int, offset: int) -> list[NotificationDelivery]:
+        return self.services.store.list_deliveries(limit, offset)
+
+    def resend_notification(self, delivery_id: int) -> NotificationDelivery:
+        return self._audited(
+            "notifications.resend",
+            str(delivery_id),
+            lambda: self.services.notifier.resend(delivery_id),
+            lambda delivery: f"succeeded ({delivery.state})",
+        )
 
     def close(self) -> None:
         if self._owns_services:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from reports_store import ApiToken, AuditRecord, JobRun, Organization
+from reports_store import ApiToken, AuditRecord, JobRun, NotificationDelivery, Organization
 from service.access.tokens import CreatedToken, TokenRequest
 from service.core.config import Settings
 from service.core.dbt_runner import DbtOutcome
@@ -153,6 +153,15 @@ class RemoteOperations:
     def audit(self, limit: int, offset: int) -> list[AuditRecord]:
         records = self._request("GET", "/api/audit", params={"limit": limit, "offset": offset})
         return [AuditRecord.model_validate(record) for record in records]
+
+    def notifications(self, limit: int, offset: int) -> list[NotificationDelivery]:
+        deliveries = self._request("GET", "/api/notifications", params={"limit": limit, "offset": offset})
+        return [NotificationDelivery.model_validate(delivery) for delivery in deliveries]
+
+    def resend_notification(self, delivery_id: int) -> NotificationDelivery:
+        return NotificationDelivery.model_validate(
+            self._request("POST", f"/api/notifications/{delivery_id}/resend")
+        )
 
     def close(self) -> None:
         pass

@@ -29,6 +29,7 @@ from reports_store import (
     JobRunStore,
     MartVersion,
     MartVersionStore,
+    NotificationStore,
     Organization,
     OrganizationStore,
     ReportSnapshotStore,
@@ -334,6 +335,7 @@ def test_interface_is_the_aggregates_plus_lifecycle() -> None:
         MartVersionStore,
         TokenStore,
         AuditStore,
+        NotificationStore,
     )
     methods = [name for aggregate in aggregates for name in aggregate.__abstractmethods__]
     assert len(methods) == len(set(methods))  # every method belongs to exactly one aggregate
