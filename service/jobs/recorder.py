@@ -103,7 +103,11 @@ class JobRecorder:
         self.store = store
         self.observers: list[JobObserver] = []
 
-    def start(self, kind: str, org_id: str | None, start: date | None, end: date | None) -> JobOutcome:
+    def start(
+        self, kind: str, org_id: str | None, start: date | None, end: date | None, *, run_here: bool = True
+    ) -> JobOutcome:
+        """Record a job; with run_here, this thread's log lines name it until it finishes (a job only
+        recorded here and run in another thread is bound there, with `bind`)."""
         outcome = JobOutcome(
             self.store.create_job(
                 JobRun(
@@ -111,8 +115,13 @@ class JobRecorder:
                 )
             )
         )
-        outcome._log_context = bind_job(outcome.job.id, org_id)  # this thread's log lines name the job
+        if run_here:
+            self.bind(outcome)
         return outcome
+
+    def bind(self, outcome: JobOutcome) -> None:
+        """This thread's log lines name the job (and its organization) until it finishes."""
+        outcome._log_context = bind_job(outcome.job.id, outcome.job.org_id)
 
     def progress(self, outcome: JobOutcome, done: int, total: int, *, force: bool = False) -> None:
         """Save progress at most every PROGRESS_SAVE_SECONDS (not a store write per report)."""

@@ -160,7 +160,7 @@ class ReportJobs:
     def start_backfill(self, request: BackfillRequest) -> JobOutcome:
         """Validate and record a backfill job without running it (the API runs it in the background)."""
         _, window = self._backfill_scope(request)
-        return self.recorder.start("backfill", request.org_id, window.start, window.end)
+        return self.recorder.start("backfill", request.org_id, window.start, window.end, run_here=False)
 
     def _backfill_scope(self, request: BackfillRequest) -> tuple[list[Organization], DateWindow]:
         orgs = self.organizations.chosen_or_active(request.org_id)
@@ -213,6 +213,8 @@ class ReportJobs:
     ) -> JobOutcome:
         """Skip stored days (unless force), one dbt refresh over the needed window, then store reports."""
         every_day = [d for days in days_by_org.values() for d in days] or [datetime.now(UTC).date()]
+        if job is not None:
+            self.recorder.bind(job)  # recorded elsewhere (the API's 202), run in this thread
         outcome = job or self.recorder.start(kind, org_id, min(every_day), max(every_day))
         try:
             todo: dict[str, list[date]] = {}

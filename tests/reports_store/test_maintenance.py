@@ -165,8 +165,15 @@ def test_sqlite_backups_taken_while_another_process_writes_are_consistent(tmp_pa
     store = store_file(url)
     copies = []
     try:
+        deadline = time.monotonic() + 60  # the writer's interpreter takes a moment to start writing
+        while writer.poll() is None and time.monotonic() < deadline:
+            with closing(sqlite3.connect(store.path)) as conn:
+                if conn.execute("SELECT COUNT(*) FROM daily_reports").fetchone()[0] > 1:
+                    break
+            time.sleep(0.02)
         while writer.poll() is None and len(copies) < 40:
             copies.append(backup_store(store, tmp_path / "copies" / f"copy-{len(copies)}.db"))
+            time.sleep(0.01)
     finally:
         assert writer.wait(120) == 0
     assert len(copies) >= 2, "the writer finished before two backups were taken"

@@ -1355,13 +1355,9 @@ function focusGenerate(day) {
 function showResult(id, kind, text, actions = []) {
   const box = $(id);
   box.className = `result ${kind}`;
-  box.replaceChildren(
-    h("span", {}, text),
-    actions.length
-      ? h("span", { class: "actions" }, actions.map(([label, onclick]) =>
-        h("button", { type: "button", class: "button secondary small", onclick }, label)))
-      : null,
-  );
+  const buttons = actions.map(([label, onclick]) =>
+    h("button", { type: "button", class: "button secondary small", onclick }, label));
+  box.replaceChildren(h("span", {}, text), ...(buttons.length ? [h("span", { class: "actions" }, buttons)] : []));
 }
 
 /**
