@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import schedule
@@ -24,6 +24,9 @@ from service.jobs.requests import BackfillRequest, DailyRunRequest
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 20
+# A failed daily run is retried after 1, 2, 4 ... minutes, at most an hour apart.
+RETRY_FIRST = timedelta(minutes=1)
+RETRY_MAX = timedelta(hours=1)
 
 
 def next_fire(org: Organization, hour: int, minute: int, after: datetime) -> datetime:
@@ -57,6 +60,8 @@ class OrgSchedule:
     last_run_at: datetime | None = None
     last_report_date: str | None = None
     last_result: str | None = None
+    retry_day: date | None = None  # a failed daily run's day, retried until it succeeds
+    failures: int = 0
 
 
 class Scheduler:
@@ -114,7 +119,9 @@ class Scheduler:
             state = self._state(org, now)
             if now < state.next_run:
                 continue
-            report_day = state.next_run.astimezone(zone(org.timezone)).date() - timedelta(days=1)
+            report_day = state.retry_day or state.next_run.astimezone(zone(org.timezone)).date() - timedelta(
+                days=1
+            )
             with self._job_lock:
                 try:
                     outcome = self.jobs.run_daily(
@@ -124,7 +131,16 @@ class Scheduler:
                 except Exception as exc:  # recorded, and the loop goes on
                     state.last_result = f"failed: {exc}"
             state.last_run_at, state.last_report_date = now, report_day.isoformat()
-            state.next_run = next_fire(org, self.settings.scheduler_hour, self.settings.scheduler_minute, now)
+            if state.last_result.startswith(("failed", "interrupted")):
+                # A warehouse or dbt outage: retry the same day soon, backing off, not tomorrow.
+                state.failures += 1
+                state.retry_day = report_day
+                state.next_run = now + min(RETRY_FIRST * 2 ** (state.failures - 1), RETRY_MAX)
+            else:
+                state.failures, state.retry_day = 0, None
+                state.next_run = next_fire(
+                    org, self.settings.scheduler_hour, self.settings.scheduler_minute, now
+                )
             log.info("daily %s %s: %s", org.org_id, report_day, state.last_result)
         if self.on_tick is not None:
             self.on_tick(now)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from reports_store import Organization
+from service.core.errors import RefreshFailed
 from service.core.warehouse import get_client
 from service.jobs.report_jobs import ReportJobs
 from service.jobs.requests import DailyRunRequest
@@ -146,3 +147,38 @@ def test_the_frequent_refresh_is_recorded_in_the_status(jobs):
     last = scheduler.status()["last_refresh"]
     assert last["result"] == "succeeded" and last["error"] is None, last
     assert last["at"] == "2026-11-10T13:00:00+00:00"
+
+
+def test_a_failed_daily_run_is_retried_with_backoff_for_the_same_day(jobs, monkeypatch):
+    """A warehouse outage fails the day's job; the next ticks retry that day after 1, then 2 minutes."""
+    calls = spy_daily(jobs, monkeypatch)
+    real_refresh, outages = jobs.refresher.refresh, [2]
+
+    def refresh(*args, **kwargs):
+        if outages[0]:
+            outages[0] -= 1
+            raise RefreshFailed("dbt refresh failed: Cannot reach ClickHouse at 127.0.0.1:9")
+        return real_refresh(*args, **kwargs)
+
+    monkeypatch.setattr(jobs.refresher, "refresh", refresh)
+    kolkata = ZoneInfo("Asia/Kolkata")
+    clock = Clock(datetime(2026, 11, 20, 6, 0, tzinfo=kolkata).astimezone(UTC) - timedelta(minutes=1))
+    scheduler = Scheduler(jobs, clock=clock)
+    scheduler.tick()  # schedules 06:00 local
+    for _ in range(12):  # 06:00 .. 06:11 local, a tick a minute
+        clock.now += timedelta(minutes=1)
+        scheduler.tick()
+    runs = [(day, now.astimezone(kolkata).strftime("%H:%M")) for org, day, now in calls if org == "sch-kol"]
+    assert runs == [
+        (date(2026, 11, 19), "06:00"),
+        (date(2026, 11, 19), "06:01"),
+        (date(2026, 11, 19), "06:03"),
+    ]
+    kol = next(o for o in scheduler.status()["organizations"] if o["org_id"] == "sch-kol")
+    assert kol["last_result"] == "succeeded"
+    assert kol["next_run"].startswith("2026-11-21T06:00")
+    jobs_of_day = [
+        j for j in jobs.store.list_jobs(50, org_id="sch-kol") if j.start_date == date(2026, 11, 19)
+    ]
+    assert [j.status for j in jobs_of_day] == ["succeeded", "failed", "failed"]
+    assert all(len(j.error.splitlines()) == 1 for j in jobs_of_day if j.error)
