@@ -119,6 +119,11 @@ class JobRecorder:
             self.bind(outcome)
         return outcome
 
+    def unbind(self, outcome: JobOutcome) -> None:
+        """This thread's log lines stop naming the job (it ends elsewhere, or not at all)."""
+        unbind_job(outcome._log_context)
+        outcome._log_context = None
+
     def bind(self, outcome: JobOutcome) -> None:
         """This thread's log lines name the job (and its organization) until it finishes."""
         outcome._log_context = bind_job(outcome.job.id, outcome.job.org_id)

@@ -233,6 +233,9 @@ class ReportJobs:
             return self.recorder.finish(outcome, error=str(exc), note=note, interrupted=True)
         except Exception as exc:
             return self.recorder.finish(outcome, error=one_line(exc), note=note)
+        except BaseException:  # interrupted (Ctrl-C): the job stays running until marked interrupted
+            self.recorder.unbind(outcome)
+            raise
         return self.recorder.finish(outcome, note=note)
 
     def _store_reports(

@@ -143,6 +143,8 @@ def configure_logging(settings: Settings, stream: IO[str] | None = None) -> logg
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+        uvicorn_logger.setLevel(logging.NOTSET)  # LOG_LEVEL decides (uvicorn.run may set its own after)
+        uvicorn_logger.disabled = False
     logging.captureWarnings(True)
     dbt_runner.log_events_through_logging(True)
     return handler

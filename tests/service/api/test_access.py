@@ -92,6 +92,7 @@ def concrete_request(route, method: str, world) -> tuple[str, dict, dict | None]
         "org_id": world["org_a"],
         "job_id": "1",
         "token_id": "000000000000",
+        "delivery_id": "999999",
         "name": "dashboard.js" if route.path.startswith("/dashboard") else "swagger-ui.css",
     }
     path = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], route.path)

@@ -41,15 +41,20 @@ def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
     uvicorn_saved = {
-        name: (list(logging.getLogger(name).handlers), logging.getLogger(name).propagate)
+        name: (
+            list(logging.getLogger(name).handlers),
+            logging.getLogger(name).propagate,
+            logging.getLogger(name).level,
+        )
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
     }
     yield
     root.handlers[:] = saved[0]
     root.setLevel(saved[1])
-    for name, (handlers, propagate) in uvicorn_saved.items():
+    for name, (handlers, propagate, level) in uvicorn_saved.items():
         logging.getLogger(name).handlers[:] = handlers
         logging.getLogger(name).propagate = propagate
+        logging.getLogger(name).setLevel(level)
     logging.captureWarnings(False)
     dbt_runner.log_events_through_logging(False)
 
