@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from reports_store import JobRun, ReportStore
+from service.core.processes import pid_alive
 from service.observability.context import JobBinding, bind_job, unbind_job
 
 log = logging.getLogger(__name__)
@@ -47,16 +48,6 @@ def job_owner() -> dict[str, Any]:
     return {"pid": os.getpid(), "host": socket.gethostname(), "instance": _INSTANCE}
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def owner_gone(job: JobRun) -> bool:
     """Whether the process that runs a `running` job has stopped, so the job will never finish."""
     owner = job.details.get("owner")
@@ -67,7 +58,7 @@ def owner_gone(job: JobRun) -> bool:
     if owner.get("host") != socket.gethostname():
         return True  # a report store is only shared on one host (SQLite's WAL, DuckDB's one process)
     pid = owner.get("pid")
-    return not isinstance(pid, int) or pid == os.getpid() or not _pid_alive(pid)
+    return not isinstance(pid, int) or pid == os.getpid() or not pid_alive(pid)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from service.access.tokens import CreatedToken, TokenRequest
 from service.core.config import Settings
 from service.core.dbt_runner import DbtOutcome
 from service.core.errors import ServiceError
+from service.core.processes import pid_alive
 from service.jobs.recorder import ProgressCallback
 from service.jobs.report_jobs import GenerateResult
 from service.jobs.requests import BackfillRequest, DailyRunRequest, GenerateRequest
@@ -40,16 +41,6 @@ def service_file(settings: Settings) -> Path:
     return settings.chdb_dir / "service.json"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running_service_url(settings: Settings) -> str | None:
     """The URL of the service that owns the embedded warehouse, when one runs (never this process)."""
     if not settings.embedded:
@@ -59,7 +50,7 @@ def running_service_url(settings: Settings) -> str | None:
     except (OSError, ValueError):
         return None
     pid, url = info.get("pid"), info.get("url")
-    if not isinstance(pid, int) or pid == os.getpid() or not url or not _alive(pid):
+    if not isinstance(pid, int) or pid == os.getpid() or not url or not pid_alive(pid):
         return None
     return str(url)
 
