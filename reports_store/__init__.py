@@ -22,6 +22,7 @@ from reports_store.base import (
 from reports_store.errors import SchemaVersionError, StoreBusy, StoreError, UnknownJob, UnknownOrganization
 from reports_store.factory import open_store
 from reports_store.models import (
+    REVISION_REASONS,
     ApiToken,
     AuditRecord,
     JobRun,
@@ -30,6 +31,8 @@ from reports_store.models import (
     NotificationDelivery,
     Organization,
     ReportOverview,
+    ReportRevision,
+    RevisionReason,
     StoredReport,
 )
 from reports_store.schema import LATEST_VERSION, SEED_DDL_DUCKDB, SEED_DDL_SQLITE
@@ -58,6 +61,9 @@ __all__ = [
     "StoreBusy",
     "StoreError",
     "StoredReport",
+    "ReportRevision",
+    "RevisionReason",
+    "REVISION_REASONS",
     "UnknownJob",
     "UnknownOrganization",
     "open_store",

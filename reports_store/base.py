@@ -21,6 +21,8 @@ from reports_store.models import (
     NotificationDelivery,
     Organization,
     ReportOverview,
+    ReportRevision,
+    RevisionReason,
     StoredReport,
 )
 
@@ -46,16 +48,40 @@ class OrganizationStore(ABC):
 
 
 class ReportSnapshotStore(ABC):
-    """Each organization's daily report snapshots, one per (org_id, report_date)."""
+    """Each organization's daily report snapshots: the current one per (org_id, report_date), and
+    every revision ever stored (appended, never changed or deleted)."""
 
     @abstractmethod
     def save_report(
-        self, org_id: str, report_date: date, report_data: Mapping[str, Any], *, overwrite: bool = True
+        self,
+        org_id: str,
+        report_date: date,
+        report_data: Mapping[str, Any],
+        *,
+        overwrite: bool = True,
+        reason: RevisionReason = "manual",
+        input_watermark: str | None = None,
     ) -> bool:
-        """Store a day's report atomically; with overwrite=False keep an existing one.
-
-        Returns whether the report was written. Raises UnknownOrganization.
+        """Store a day's report as its next revision, atomically; with overwrite=False keep an
+        existing one. Returns whether the report was written. Raises UnknownOrganization.
         """
+
+    @abstractmethod
+    def list_revisions(self, org_id: str, report_date: date) -> list[ReportRevision]:
+        """Every revision of a day's report, oldest first (kept after the report is deleted)."""
+
+    @abstractmethod
+    def get_revision(self, org_id: str, report_date: date, revision: int) -> ReportRevision | None:
+        """One revision of a day's report, or None."""
+
+    @abstractmethod
+    def changed_reports(self, since: date) -> list[tuple[str, date]]:
+        """(org_id, report_date) of the current reports dated `since` or later whose day's recorded
+        mart fingerprint differs from the report's (the `stale` rule), oldest first; one query."""
+
+    @abstractmethod
+    def reports_between(self, org_id: str, start: date, end: date) -> list[StoredReport]:
+        """The current reports of [start, end], oldest first."""
 
     @abstractmethod
     def get_report(self, org_id: str, report_date: date) -> StoredReport | None:

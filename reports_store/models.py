@@ -1,4 +1,4 @@
-"""Records the report store keeps: organizations, daily reports, job runs and mart versions.
+"""Records the report store keeps: organizations, daily reports and their revisions, job runs, mart versions.
 
 An `Organization` checks its identifiers, timezone and excluded numbers wherever it is built
 (API body, CLI options, a row read back from the store), by the rules of `reports_store.rules`.
@@ -37,6 +37,27 @@ class StoredReport(BaseModel):
     report_data: dict[str, Any]
     created_at: datetime | None = None
     updated_at: datetime | None = None  # last overwrite; equals created_at until the report is replaced
+    revision: int = 1  # the current revision (every earlier one is kept in the revisions table)
+
+
+# Why a revision was stored: the daily schedule, a person (generate), a backfill, or an automatic
+# restatement after late data changed the day's mart numbers.
+RevisionReason = Literal["scheduled", "manual", "backfill", "restated"]
+REVISION_REASONS: tuple[RevisionReason, ...] = ("scheduled", "manual", "backfill", "restated")
+
+
+class ReportRevision(BaseModel):
+    """One stored version of a day's report; revisions are appended, never changed or deleted."""
+
+    org_id: str
+    report_date: date
+    revision: int = Field(ge=1)
+    generated_at: datetime
+    reason: RevisionReason
+    metrics_version: str | None = None
+    mart_refreshed_at: str | None = None  # the mart build the numbers came from
+    input_watermark: str | None = None  # the newest source row behind the day's mart numbers
+    report_data: dict[str, Any]
 
 
 class ReportOverview(BaseModel):

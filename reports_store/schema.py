@@ -150,6 +150,29 @@ CREATE TABLE notification_keys (
 );
 """
 
+# Report revisions: every stored report, appended and never changed (daily_reports keeps the
+# current one and its number). Reports stored before this version become revision 1.
+_V7 = """
+CREATE TABLE report_revisions (
+    org_id TEXT NOT NULL,
+    report_date DATE NOT NULL,
+    revision INTEGER NOT NULL,
+    generated_at TIMESTAMP NOT NULL,
+    reason TEXT NOT NULL,
+    metrics_version TEXT,
+    mart_refreshed_at TEXT,
+    input_watermark TEXT,
+    report_data TEXT NOT NULL,
+    PRIMARY KEY (org_id, report_date, revision)
+);
+ALTER TABLE daily_reports ADD COLUMN revision INTEGER DEFAULT 1;
+INSERT INTO report_revisions (org_id, report_date, revision, generated_at, reason, metrics_version,
+    mart_refreshed_at, report_data)
+SELECT org_id, report_date, 1, COALESCE(updated_at, created_at, CURRENT_TIMESTAMP), 'manual',
+    report_data ->> '$.metadata.metrics_version', report_data ->> '$.metadata.mart_refreshed_at', report_data
+FROM daily_reports
+"""
+
 
 def split_statements(script: str) -> list[str]:
     """The statements of a DDL script (ours contain no semicolons inside literals)."""
@@ -179,7 +202,7 @@ def migrations(dialect: Dialect) -> list[tuple[int, list[str]]]:
             attempt_sequence="CREATE SEQUENCE notification_attempts_id_seq;",
             attempt_id_default=" DEFAULT nextval('notification_attempts_id_seq')",
         )
-    scripts = [seed, _V2, v3, _V4, v5, v6]
+    scripts = [seed, _V2, v3, _V4, v5, v6, _V7]
     return [(version, split_statements(script)) for version, script in enumerate(scripts, start=1)]
 
 

@@ -7,27 +7,32 @@ Every failure ends with one readable line on stderr and a non-zero exit, never a
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from pydantic import BaseModel, ValidationError
 
-from reports_store import JobRun, StoreError
-from reports_store.rules import UnknownTimezone
 from service.access.tokens import TokenRequest
+from service.cli_common import (
+    ForceOption,
+    OrgOption,
+    echo_json,
+    fail,
+    finish_job,
+    open_operations,
+    operator_errors,
+    parse_day,
+    split_numbers,
+)
 from service.cli_notifications import notifications_app
+from service.cli_reports import reports_app
 from service.cli_store import store_app
 from service.core.config import get_settings
-from service.core.errors import ServiceError, describe_validation_error
 from service.jobs.requests import BackfillRequest, DailyRunRequest, GenerateRequest
-from service.operations import Operations, operations
 from service.organizations.models import NewOrganization, OrganizationChanges
 
 app = typer.Typer(
@@ -39,7 +44,6 @@ app = typer.Typer(
 orgs_app = typer.Typer(
     help="Organizations (the report store is their system of record).", no_args_is_help=True
 )
-reports_app = typer.Typer(help="Stored daily reports.", no_args_is_help=True)
 tokens_app = typer.Typer(
     help="Access tokens (readers of some organizations, or admins).", no_args_is_help=True
 )
@@ -51,77 +55,6 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(store_app, name="store")
 app.add_typer(notifications_app, name="notifications")
 
-OrgOption = Annotated[str | None, typer.Option("--org", help="Organization id (default: ORG_ID).")]
-ForceOption = Annotated[bool, typer.Option("--force", help="Regenerate reports that already exist.")]
-DateOption = Annotated[str | None, typer.Option("--date", help="Local date, YYYY-MM-DD.")]
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one readable line to stderr and return the exit to raise."""
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
-
-
-@contextmanager
-def operator_errors() -> Iterator[None]:
-    """Turn the service's expected failures and invalid options into one line and exit code 1."""
-    try:
-        yield
-    except ValidationError as exc:
-        raise fail(describe_validation_error(exc)) from None
-    except (ServiceError, StoreError, UnknownTimezone) as exc:
-        raise fail((str(exc).splitlines() or [type(exc).__name__])[0]) from None
-
-
-@contextmanager
-def open_operations() -> Iterator[Operations]:
-    with operator_errors():
-        ops = operations(get_settings())
-        try:
-            yield ops
-        finally:
-            ops.close()
-
-
-def echo_json(value: Any) -> None:
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    elif isinstance(value, list):
-        value = [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in value]
-    typer.echo(json.dumps(value, indent=2, default=str))
-
-
-def finish_job(job: JobRun) -> None:
-    """Print a job run's result and exit 1 if it failed."""
-    counts = job.counts
-    typer.echo(
-        f"job {job.id} {job.status}: {counts.get('generated', 0)} generated, "
-        f"{counts.get('skipped', 0)} skipped, {counts.get('failed', 0)} failed"
-    )
-    for key, error in list(job.details.get("failed", {}).items())[:20]:
-        typer.echo(f"  failed {key}: {error}", err=True)
-    if job.details.get("note"):
-        typer.echo(f"  {job.details['note']}", err=True)
-    if job.status in ("failed", "interrupted"):
-        raise fail(job.error or f"job {job.status}")
-
-
-def parse_day(value: str | None) -> date | None:
-    """A YYYY-MM-DD option; the request models check its range."""
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise fail(f"{value!r} is not a valid date: use YYYY-MM-DD") from None
-
-
-def split_numbers(value: str | None) -> list[str] | None:
-    return None if value is None else [n.strip() for n in value.split(",") if n.strip()]
-
-
-# -- dbt and demo data --------------------------------------------------------------------------
-
 
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
@@ -131,7 +64,8 @@ def dbt(ctx: typer.Context) -> None:
     with open_operations() as ops:
         if ops.where != "in-process":
             typer.echo(f"sending to the running service at {ops.where}", err=True)
-        outcome = ops.dbt(ctx.args)
+        with _slices_bar(ctx.args, ops.where == "in-process"):
+            outcome = ops.dbt(ctx.args)
     if ops.where != "in-process":  # in-process dbt printed to this terminal itself
         for line in outcome.output:
             typer.echo(line)
@@ -139,6 +73,26 @@ def dbt(ctx: typer.Context) -> None:
         if outcome.error:
             raise fail(outcome.error.strip().splitlines()[-1], outcome.exit_code)
         raise typer.Exit(outcome.exit_code)
+
+
+@contextmanager
+def _slices_bar(args: list[str], in_process: bool) -> Iterator[None]:
+    """A progress bar of the slices of `dbt run --full-refresh` run in this process."""
+    from service.core.dbt_runner import is_plain_full_refresh, reporting_slices
+
+    if not (in_process and is_plain_full_refresh(args)):
+        yield
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=0, unit="slice", desc="full refresh", file=sys.stderr, disable=None) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total, bar.n = total, done
+            bar.refresh()
+
+        with reporting_slices(progress):
+            yield
 
 
 @app.command("demo-data")
@@ -211,6 +165,8 @@ def backfill(
     """Store the reports of every day in a range: one dbt run for the window, then all reports."""
     from tqdm import tqdm
 
+    from service.core.dbt_runner import reporting_slices
+
     with operator_errors():
         request = BackfillRequest(
             start_date=parse_day(start),
@@ -225,11 +181,14 @@ def backfill(
         tqdm(total=0, unit="report", desc="backfill", file=sys.stderr, disable=None) as bar,
     ):
 
-        def progress(done: int, total: int) -> None:
+        def progress(done: int, total: int, unit: str = "report", desc: str = "backfill") -> None:
+            bar.unit, bar.desc = unit, desc
             bar.total, bar.n = total, done
             bar.refresh()
 
-        job = ops.backfill(request, progress)
+        # A large window's dbt refresh runs in slices first (in this process): the same bar.
+        with reporting_slices(lambda done, total: progress(done, total, "slice", "backfill: dbt")):
+            job = ops.backfill(request, progress)
     finish_job(job)
 
 
@@ -318,44 +277,6 @@ def orgs_deactivate(org_id: Annotated[str, typer.Argument(help="Organization id.
     with open_operations() as ops:
         ops.update_organization(org_id, OrganizationChanges(is_active=False))
     typer.echo(f"{org_id} deactivated")
-
-
-# -- stored reports --------------------------------------------------------------------------------
-
-
-@reports_app.command("list")
-def reports_list(
-    org: OrgOption = None,
-    limit: Annotated[int, typer.Option(min=1, max=366)] = 30,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
-) -> None:
-    """Stored reports with their headline KPIs, newest first (JSON)."""
-    with open_operations() as ops:
-        echo_json(ops.report_summaries(org, limit, offset))
-
-
-@reports_app.command("show")
-def reports_show(
-    day: Annotated[str, typer.Argument(help="Local date YYYY-MM-DD, or 'latest'.")],
-    org: OrgOption = None,
-) -> None:
-    """One stored report as JSON, with its `stale` flag."""
-    report_day = None if day == "latest" else parse_day(day)
-    with open_operations() as ops:
-        echo_json(ops.report(org, report_day))
-
-
-@reports_app.command("delete")
-def reports_delete(
-    day: Annotated[str, typer.Argument(help="Local date YYYY-MM-DD.")],
-    org: OrgOption = None,
-) -> None:
-    """Delete one stored report (a typo'd day, a day before the data began); recorded as a job run."""
-    report_day = parse_day(day)
-    assert report_day is not None
-    with open_operations() as ops:
-        job = ops.delete_report(org, report_day)
-    typer.echo(f"job {job.id}: deleted the report of {job.org_id} on {report_day}")
 
 
 # -- access ----------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ def notifications_list(
     offset: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
     """Deliveries with every attempt (status code or error, next attempt), newest first, as JSON."""
-    from service.cli import echo_json, open_operations
+    from service.cli_common import echo_json, open_operations
 
     with open_operations() as ops:
         echo_json(ops.notifications(limit, offset))
@@ -24,7 +24,7 @@ def notifications_list(
 @notifications_app.command("resend")
 def notifications_resend(delivery_id: Annotated[int, typer.Argument(help="The delivery id.", min=1)]) -> None:
     """Send a delivery again with a fresh attempt budget (same event id and body)."""
-    from service.cli import open_operations
+    from service.cli_common import open_operations
 
     with open_operations() as ops:
         delivery = ops.resend_notification(delivery_id)

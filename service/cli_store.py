@@ -32,7 +32,7 @@ def _size(size_bytes: int) -> str:
 
 
 def _require_ok(check: CheckResult) -> None:
-    from service.cli import fail
+    from service.cli_common import fail
 
     if not check.ok:
         raise fail(f"{check.store}: {check.summary()}")
@@ -49,7 +49,7 @@ def backup(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing backup file.")] = False,
 ) -> None:
     """A consistent copy of the report store, also while the service runs (SQLite), checked once written."""
-    from service.cli import operator_errors
+    from service.cli_common import operator_errors
 
     with operator_errors():
         store = store_file(get_settings().reports_store_url)
@@ -62,7 +62,7 @@ def restore(
     path: Annotated[Path, typer.Argument(help="A backup made by `store backup`.")],
 ) -> None:
     """Replace the report store with a backup (stop the service first); the current file is kept beside it."""
-    from service.cli import fail, operator_errors
+    from service.cli_common import fail, operator_errors
     from service.operations.remote import running_service_url
 
     with operator_errors():
@@ -85,7 +85,7 @@ def check(
     ] = None,
 ) -> None:
     """Integrity and schema version of the report store (or of a backup); exit 1 when not ok."""
-    from service.cli import operator_errors
+    from service.cli_common import operator_errors
 
     with operator_errors():
         store = backup_file(path) if path is not None else store_file(get_settings().reports_store_url)

@@ -38,8 +38,11 @@ class Services:
         live = LiveReports(settings)
         refresher.listeners.append(live.invalidate)
         jobs = ReportJobs(settings, store, organizations, refresher, stored)
+        refresher.listeners.append(jobs.restater.restate_changed)  # after every refresh
         notifier = Notifier(settings, store)
         jobs.recorder.observers.append(notifier.job_finished)  # job.succeeded / job.failed
+        jobs.restater.observers.append(notifier.report_restated)  # report.restated
+        jobs.stored_observers.append(notifier.report_stored)  # kpi.anomaly of scheduled reports
         return cls(
             settings,
             store,

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from reports_store import RevisionReason
 from service.reports.catalog import Kpi
 
 
@@ -42,6 +43,18 @@ class Report(BaseModel):
     partial: bool | None = Field(
         default=None, description="Live reports: the window includes today, a day that is not over yet."
     )
+    revision: int | None = Field(
+        default=None, description="Stored reports: which revision this is (1, 2, ...; see /revisions)."
+    )
+    comparisons: dict[str, Any] | None = Field(
+        default=None,
+        description="Per KPI: against the previous day and the same weekday a week earlier "
+        "({value, delta, delta_percent}, null without enough calls).",
+    )
+    anomalies: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Rate KPIs far from their same-weekday baseline: {kpi, value, baseline_median, z, direction}.",
+    )
 
 
 class GeneratedReport(Report):
@@ -57,6 +70,33 @@ class ReportSummary(BaseModel):
     report_date: LocalDate
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+class RevisionSummary(BaseModel):
+    revision: int = Field(description="1 for the first report of the day, then 2, 3, ...")
+    generated_at: datetime = Field(description="When this revision was stored.")
+    reason: RevisionReason = Field(description="scheduled, manual, backfill or restated.")
+    metrics_version: str | None = Field(description="The metric definitions it was computed with.")
+    mart_refreshed_at: str | None = Field(default=None, description="The mart build its numbers came from.")
+    input_watermark: str | None = Field(default=None, description="The newest source row behind its numbers.")
+    stale: bool = Field(description="The day's mart numbers differ from this revision's now.")
+
+
+class ReportChange(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    path: str = Field(description="Dotted path of the value, list items by label: kpis.total_calls, "
+                      "breakdowns.call_stage[TRANSFER_SUCCEEDED].count.")
+    from_: Any = Field(alias="from", description="The value in the older revision (null: absent).")
+    to: Any = Field(description="The value in the newer revision (null: absent).")
+
+
+class ReportDiff(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: int = Field(alias="from", description="The older revision.")
+    to: int = Field(description="The newer revision.")
+    changes: list[ReportChange]
 
 
 class DbtRequest(BaseModel):

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     scheduler_minute: int = Field(default=0, ge=0, le=59)
     scheduler_catchup_days: int = Field(default=7, ge=0, le=366)
     scheduler_refresh_minutes: int = Field(default=15, ge=1, le=1440)
+    # After a mart refresh, stored reports of changed days this recent (in the organization's own
+    # days) get a `restated` revision; older changed days stay `stale` for an operator to decide.
+    restate_within_days: int = Field(default=7, ge=0, le=3660)
+    # Full builds, backfills and large windows run in slices of this many local days (bounded memory).
+    refresh_slice_days: int = Field(default=31, ge=1, le=3660)
     port: int = 8000
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

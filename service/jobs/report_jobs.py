@@ -7,14 +7,15 @@ resumes by running it again (stored days are skipped unless `force`).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from reports_store import JobRun, Organization, ReportStore
+from reports_store import JobRun, Organization, ReportStore, RevisionReason
 from service.core.calendar import DateWindow, today_in, zone
 from service.core.config import Settings
 from service.core.errors import InvalidInput, NotFound, RefreshFailed
@@ -22,17 +23,38 @@ from service.core.warehouse import get_client
 from service.jobs.recorder import JobInterrupted, JobOutcome, JobRecorder, ProgressCallback, one_line
 from service.jobs.refresh import Refresher
 from service.jobs.requests import BackfillRequest, DailyRunRequest, GenerateRequest
+from service.jobs.restatement import Restater
 from service.organizations.service import Organizations
 from service.reports.builder import build_report
 from service.reports.catalog import load_catalog
 from service.reports.marts import read_mart_days
 from service.reports.stored import StoredReports
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class GenerateResult:
     status: str  # generated | skipped
     report: dict[str, Any]
+
+
+@dataclass
+class StoredDay:
+    """A report a job just stored (what `ReportJobs.stored_observers` are told)."""
+
+    org_id: str
+    report_date: date
+    reason: RevisionReason
+    report: dict[str, Any]
+
+
+# The revision reason of each job kind's reports.
+REVISION_REASON: dict[str, RevisionReason] = {
+    "generate": "manual",
+    "backfill": "backfill",
+    "daily": "scheduled",
+}
 
 
 def yesterday(org: Organization, now: datetime | None = None) -> date:
@@ -71,6 +93,10 @@ class ReportJobs:
         self._day_locks_guard = threading.Lock()
         # Set when the service stops: running jobs end `interrupted` after the organization-day in hand.
         self.stopping = threading.Event()
+        # Told of every report a job stores (the `kpi.anomaly` event of scheduled reports).
+        self.stored_observers: list[Callable[[StoredDay], None]] = []
+        # Restates recent changed reports after every mart refresh (a listener of the refresher).
+        self.restater = Restater(store, settings.restate_within_days, self.build_reports)
 
     def _day_lock(self, org_id: str, day: date) -> threading.Lock:
         with self._day_locks_guard:
@@ -199,6 +225,37 @@ class ReportJobs:
         return self.recorder.finish(outcome)
 
     # -- building blocks ---------------------------------------------------------------------
+    def _tell_stored(self, stored: StoredDay) -> None:
+        for observer in self.stored_observers:
+            try:
+                observer(stored)
+            except Exception:  # an observer never fails the job
+                log.exception("stored-report observer %r failed", observer)
+
+    def build_reports(
+        self, orgs: list[Organization], days_by_org: dict[str, list[date]]
+    ) -> dict[tuple[str, date], dict[str, Any]]:
+        """The reports of these organization-days from the current marts (two mart queries in all)."""
+        orgs = [org for org in orgs if days_by_org.get(org.org_id)]
+        if not orgs:
+            return {}
+        catalog = load_catalog(self.settings.dbt_project_dir)
+        every_day = [day for org in orgs for day in days_by_org[org.org_id]]
+        mart_days = read_mart_days(
+            get_client(self.settings),
+            self.settings.dbt_schema,
+            catalog,
+            [o.org_id for o in orgs],
+            min(every_day),
+            max(every_day),
+        )
+        return {
+            (org.org_id, day): build_report(org, day, day, [mart_days[(org.org_id, day)]], catalog)
+            for org in orgs
+            for day in days_by_org[org.org_id]
+            if (org.org_id, day) in mart_days
+        }
+
     def _run(
         self,
         kind: str,
@@ -227,8 +284,13 @@ class ReportJobs:
                 todo[org.org_id] = [d for d in days if d not in stored]
             needed = [d for days in todo.values() for d in days]
             if needed:
-                self.refresher.refresh(min(needed), max(needed), [o for o, days in todo.items() if days])
-                self._store_reports(orgs, todo, force=force, outcome=outcome, progress=progress)
+                # Days this job overwrites are not restated by its own refresh: it stores them next.
+                overwritten = [(o, d) for o, days in todo.items() for d in days] if force else []
+                with self.restater.excluding(overwritten):
+                    self.refresher.refresh(min(needed), max(needed), [o for o, days in todo.items() if days])
+                self._store_reports(
+                    orgs, todo, force=force, outcome=outcome, progress=progress, reason=REVISION_REASON[kind]
+                )
         except JobInterrupted as exc:
             return self.recorder.finish(outcome, error=str(exc), note=note, interrupted=True)
         except Exception as exc:
@@ -246,8 +308,9 @@ class ReportJobs:
         force: bool,
         outcome: JobOutcome,
         progress: ProgressCallback | None = None,
+        reason: RevisionReason = "manual",
     ) -> None:
-        """Build and store the reports of already refreshed marts: two mart queries in all."""
+        """Build and store the reports of already refreshed marts: three mart queries in all."""
         orgs = [org for org in orgs if days_by_org.get(org.org_id)]
         if not orgs:
             return
@@ -260,6 +323,9 @@ class ReportJobs:
             [o.org_id for o in orgs],
             min(every_day),
             max(every_day),
+            # Comparisons read the day before and the same weekday a week earlier (same query).
+            history_from=min(every_day) - timedelta(days=7),
+            anomalies=True,
         )
         total, done = len(every_day), 0
         for org in orgs:
@@ -271,10 +337,14 @@ class ReportJobs:
                     mart_day = mart_days.get((org.org_id, day))
                     if mart_day is None:
                         raise RefreshFailed(f"no mart row for {key}: the calendar does not cover that day")
-                    report = build_report(org, day, day, [mart_day], catalog)
+                    report = build_report(org, day, day, [mart_day], catalog, history=mart_days)
                     with self._day_lock(org.org_id, day):
-                        written = self.store.save_report(org.org_id, day, report, overwrite=force)
+                        written = self.store.save_report(
+                            org.org_id, day, report, overwrite=force, reason=reason
+                        )
                     (outcome.generated if written else outcome.skipped).append(key)
+                    if written:
+                        self._tell_stored(StoredDay(org.org_id, day, reason, report))
                 except Exception as exc:  # one organization-day's failure must not stop the others
                     outcome.failed[key] = one_line(exc)
                 done += 1

@@ -15,6 +15,8 @@ from reports_store import JobRun
 JOB_SUCCEEDED = "job.succeeded"
 JOB_FAILED = "job.failed"
 DAILY_MISSED = "daily.missed"
+REPORT_RESTATED = "report.restated"
+KPI_ANOMALY = "kpi.anomaly"
 SIGNATURE_HEADER = "X-Signature-256"
 
 

@@ -15,14 +15,27 @@ import threading
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 
 from reports_store import JobRun, NotificationAttempt, NotificationDelivery, ReportStore
 from service.core.config import Settings
 from service.core.errors import NotFound
-from service.notifications.events import DAILY_MISSED, SIGNATURE_HEADER, event_body, job_event, sign
+from service.notifications.events import (
+    DAILY_MISSED,
+    KPI_ANOMALY,
+    REPORT_RESTATED,
+    SIGNATURE_HEADER,
+    event_body,
+    job_event,
+    sign,
+)
 from service.notifications.missed import missed_days
+
+if TYPE_CHECKING:
+    from service.jobs.report_jobs import StoredDay
+    from service.jobs.restatement import Restatement
 
 log = logging.getLogger(__name__)
 IDLE_POLL_SECONDS = 60.0  # the worker also looks at the store this often (deliveries of other processes)
@@ -83,6 +96,21 @@ class Notifier:
         """A job recorder observer: `job.succeeded`, or `job.failed` for failed/partial/interrupted."""
         if job.status in _TERMINAL_JOB_STATUSES:
             self.emit(*job_event(job))
+
+    def report_restated(self, restatement: Restatement) -> None:
+        """A restater observer: `report.restated` with the diff from the replaced revision."""
+        self.emit(REPORT_RESTATED, restatement.event_data())
+
+    def report_stored(self, stored: StoredDay) -> None:
+        """A report-jobs observer: `kpi.anomaly` when a scheduled report flags anomalous KPIs."""
+        anomalies = stored.report.get("anomalies") or []
+        if stored.reason == "scheduled" and anomalies:
+            data = {
+                "org_id": stored.org_id,
+                "report_date": stored.report_date.isoformat(),
+                "anomalies": anomalies,
+            }
+            self.emit(KPI_ANOMALY, data)
 
     def check_missed(self, now: datetime | None = None) -> list[NotificationDelivery]:
         """`daily.missed` for each active organization without yesterday's report two hours after its

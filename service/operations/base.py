@@ -18,6 +18,7 @@ from service.jobs.recorder import ProgressCallback
 from service.jobs.report_jobs import GenerateResult
 from service.jobs.requests import BackfillRequest, DailyRunRequest, GenerateRequest
 from service.organizations.models import NewOrganization, OrganizationChanges
+from service.reports.export import ExportFormat
 
 
 class Operations(Protocol):
@@ -37,8 +38,18 @@ class Operations(Protocol):
 
     def report_summaries(self, org_id: str | None, limit: int, offset: int) -> list[dict[str, Any]]: ...
 
-    def report(self, org_id: str | None, day: date | None) -> dict[str, Any]:
-        """The stored report of `day` (None: the latest) with its `stale` flag."""
+    def report(self, org_id: str | None, day: date | None, revision: int | None = None) -> dict[str, Any]:
+        """The stored report of `day` (None: the latest; `revision`: an older one) with its `stale` flag."""
+        ...
+
+    def report_revisions(self, org_id: str | None, day: date) -> list[dict[str, Any]]: ...
+
+    def report_diff(
+        self, org_id: str | None, day: date, from_revision: int | None, to_revision: int | None
+    ) -> dict[str, Any]: ...
+
+    def export_reports(self, org_id: str | None, start: date, end: date, format: ExportFormat) -> bytes:
+        """The stored reports of [start, end] as a CSV or Parquet file."""
         ...
 
     def delete_report(self, org_id: str | None, day: date) -> JobRun: ...

@@ -13,12 +13,14 @@ from typing import Any
 from reports_store import ApiToken, AuditRecord, JobRun, NotificationDelivery, Organization
 from service.access.principal import CLI, Principal
 from service.access.tokens import CreatedToken, TokenRequest
+from service.core.calendar import DateWindow
 from service.core.config import Settings
 from service.core.dbt_runner import DbtOutcome
 from service.jobs.recorder import ProgressCallback
 from service.jobs.report_jobs import GenerateResult
 from service.jobs.requests import BackfillRequest, DailyRunRequest, GenerateRequest
 from service.organizations.models import NewOrganization, OrganizationChanges
+from service.reports.export import ExportFormat, export_bytes
 from service.services import Services
 
 
@@ -113,8 +115,22 @@ class LocalOperations:
     def report_summaries(self, org_id: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
         return self.services.stored.summaries(self.services.organizations.get(org_id), limit, offset)
 
-    def report(self, org_id: str | None, day: date | None) -> dict[str, Any]:
-        return self.services.stored.require(self.services.organizations.get(org_id), day)
+    def report(self, org_id: str | None, day: date | None, revision: int | None = None) -> dict[str, Any]:
+        return self.services.stored.require(self.services.organizations.get(org_id), day, revision)
+
+    def report_revisions(self, org_id: str | None, day: date) -> list[dict[str, Any]]:
+        return self.services.stored.revisions(self.services.organizations.get(org_id), day)
+
+    def report_diff(
+        self, org_id: str | None, day: date, from_revision: int | None, to_revision: int | None
+    ) -> dict[str, Any]:
+        org = self.services.organizations.get(org_id)
+        return self.services.stored.diff(org, day, from_revision, to_revision)
+
+    def export_reports(self, org_id: str | None, start: date, end: date, format: ExportFormat) -> bytes:
+        org = self.services.organizations.get(org_id)
+        columns, rows = self.services.stored.export(org, DateWindow.of(start, end))
+        return export_bytes(columns, rows, format)
 
     # -- access ----------------------------------------------------------------------------------
     def create_token(self, request: TokenRequest) -> CreatedToken:

@@ -28,6 +28,7 @@ from service.jobs.recorder import ProgressCallback
 from service.jobs.report_jobs import GenerateResult
 from service.jobs.requests import BackfillRequest, DailyRunRequest, GenerateRequest
 from service.organizations.models import NewOrganization, OrganizationChanges
+from service.reports.export import ExportFormat
 
 POLL_SECONDS = 0.5
 
@@ -60,7 +61,9 @@ class RemoteOperations:
         self.where = url
         self.settings = settings
 
-    def _request(self, method: str, path: str, body: BaseModel | None = None, **kwargs: Any) -> Any:
+    def _request(
+        self, method: str, path: str, body: BaseModel | None = None, *, raw: bool = False, **kwargs: Any
+    ) -> Any:
         headers = {}
         key = self.settings.api_key
         if key is not None and key.get_secret_value():
@@ -84,7 +87,7 @@ class RemoteOperations:
             except ValueError:
                 detail = response.text[:200]
             raise RemoteError(str(detail))
-        return response.json()
+        return response.content if raw else response.json()
 
     def organizations(self) -> list[Organization]:
         return [Organization.model_validate(org) for org in self._request("GET", "/api/orgs")]
@@ -117,9 +120,23 @@ class RemoteOperations:
         params = {"limit": limit, "offset": offset} | ({"org_id": org_id} if org_id else {})
         return self._request("GET", "/api/reports", params=params)
 
-    def report(self, org_id: str | None, day: date | None) -> dict[str, Any]:
+    def report(self, org_id: str | None, day: date | None, revision: int | None = None) -> dict[str, Any]:
         path = f"/api/reports/{day.isoformat()}" if day else "/api/reports/latest"
-        return self._request("GET", path, params={"org_id": org_id} if org_id else {})
+        params = _params(org_id=org_id, revision=revision)
+        return self._request("GET", path, params=params)
+
+    def report_revisions(self, org_id: str | None, day: date) -> list[dict[str, Any]]:
+        return self._request("GET", f"/api/reports/{day.isoformat()}/revisions", params=_params(org_id=org_id))
+
+    def report_diff(
+        self, org_id: str | None, day: date, from_revision: int | None, to_revision: int | None
+    ) -> dict[str, Any]:
+        params = _params(org_id=org_id, **{"from": from_revision, "to": to_revision})
+        return self._request("GET", f"/api/reports/{day.isoformat()}/diff", params=params)
+
+    def export_reports(self, org_id: str | None, start: date, end: date, format: ExportFormat) -> bytes:
+        params = _params(org_id=org_id, start_date=start.isoformat(), end_date=end.isoformat(), format=format)
+        return self._request("GET", "/api/reports/export", params=params, raw=True)
 
     def delete_report(self, org_id: str | None, day: date) -> JobRun:
         params = {"org_id": org_id} if org_id else {}
@@ -156,6 +173,11 @@ class RemoteOperations:
 
     def close(self) -> None:
         pass
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    """Query parameters without the ones left unset."""
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _listed_token(data: dict[str, Any]) -> ApiToken:

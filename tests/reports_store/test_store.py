@@ -181,6 +181,43 @@ def test_list_reports_newest_first_with_pagination(store: ReportStore) -> None:
     assert store.list_reports("other") == []
 
 
+def test_every_save_is_a_revision_and_none_is_ever_changed(store: ReportStore) -> None:
+    assert store.save_report("acme", DAY, report(1) | {"metadata": {"metrics_version": "v1"}}, reason="scheduled")
+    assert not store.save_report("acme", DAY, report(9), overwrite=False)  # kept: no revision either
+    assert store.save_report("acme", DAY, report(2), reason="restated", input_watermark="2024-05-02T01:00:00")
+    current = store.get_report("acme", DAY)
+    assert current is not None and current.revision == 2 and current.report_data == report(2)
+    revisions = store.list_revisions("acme", DAY)
+    assert [(r.revision, r.reason) for r in revisions] == [(1, "scheduled"), (2, "restated")]
+    assert revisions[0].report_data["kpis"]["total_calls"] == 1 and revisions[0].metrics_version == "v1"
+    assert revisions[1].input_watermark == "2024-05-02T01:00:00"
+    assert store.get_revision("acme", DAY, 1) == revisions[0]
+    assert store.get_revision("acme", DAY, 3) is None
+    assert store.list_revisions("acme", DAY + timedelta(days=1)) == []
+
+    # Deleting the report keeps its history; the next report of the day continues the numbering.
+    assert store.delete_report("acme", DAY)
+    assert len(store.list_revisions("acme", DAY)) == 2
+    assert store.save_report("acme", DAY, report(3), reason="manual")
+    assert store.get_report("acme", DAY).revision == 3  # type: ignore[union-attr]
+
+
+def test_changed_reports_are_those_whose_mart_fingerprint_moved(store: ReportStore) -> None:
+    days = [DAY + timedelta(days=n) for n in range(3)]
+    for day, fingerprint in zip(days, ("a", "b", "c"), strict=True):
+        store.save_report("acme", day, report(1) | {"metadata": {"mart_fingerprint": fingerprint}})
+    store.record_mart_versions(
+        [
+            MartVersion(org_id="acme", report_date=days[0], fingerprint="a"),  # unchanged
+            MartVersion(org_id="acme", report_date=days[1], fingerprint="B"),  # changed
+            MartVersion(org_id="acme", report_date=days[2], fingerprint="C"),  # changed
+        ]
+    )
+    assert store.changed_reports(days[0]) == [("acme", days[1]), ("acme", days[2])]
+    assert store.changed_reports(days[2]) == [("acme", days[2])]
+    assert [r.report_date for r in store.reports_between("acme", days[0], days[1])] == days[:2]
+
+
 def test_delete_report(store: ReportStore) -> None:
     store.save_report("acme", DAY, report(1))
     store.save_report("acme", DAY + timedelta(days=1), report(2))
@@ -423,6 +460,11 @@ def test_seed_file_is_upgraded_in_place(backend: str, tmp_path: Path) -> None:
         kept = store.get_report("acme", DAY)
         assert kept is not None and kept.report_data == {"kpis": {"total_calls": 5}}
         assert kept.updated_at == kept.created_at == datetime(2024, 5, 2, tzinfo=UTC)
+        # A report stored before revisions existed is revision 1 of its day.
+        assert kept.revision == 1
+        (first,) = store.list_revisions("acme", DAY)
+        assert first.revision == 1 and first.reason == "manual" and first.report_data == kept.report_data
+        assert first.generated_at == datetime(2024, 5, 2, tzinfo=UTC)
         # Rows inserted after the upgrade still get ids from the seed tables.
         assert store.save_report("acme", DAY + timedelta(days=1), report(1))
         assert store.upsert_organization(org("beta")).org_id == "beta"

@@ -11,20 +11,25 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.exceptions import ResponseValidationError
+from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter, ValidationError
 
 from reports_store import JobRun
 from service.api.deps import Admin, AdminOps, OrgIdQuery, ReadableOrgId, Reader, ServicesDep, State
-from service.api.schemas import GeneratedReport, Report, ReportSummary
-from service.core.calendar import MAX_RANGE_DAYS, LocalDate
+from service.api.schemas import GeneratedReport, Report, ReportDiff, ReportSummary, RevisionSummary
+from service.core.calendar import MAX_RANGE_DAYS, DateWindow, LocalDate
 from service.core.errors import NotFound
 from service.jobs.requests import BackfillRequest, GenerateRequest
 from service.reports.catalog import Catalog, load_catalog
+from service.reports.export import MEDIA_TYPES, ExportFormat, csv_lines, parquet_bytes
+from service.reports.response_cache import latest_report_key, report_key
 
 router = APIRouter(prefix="/api", tags=["stored reports"])
 
 _REPORT = TypeAdapter(Report)
 _SUMMARIES = TypeAdapter(list[ReportSummary])
+_REVISIONS = TypeAdapter(list[RevisionSummary])
+_DIFF = TypeAdapter(ReportDiff)
 
 
 def _render(adapter: TypeAdapter, content: Any) -> bytes:
@@ -77,7 +82,77 @@ def latest_report(state: State, org_id: ReadableOrgId) -> Response:
     def read() -> Any:
         return state.services.stored.require(state.services.organizations.get(org_id), None)
 
-    return _cached(state, ("latest", org_id), _REPORT, read)
+    return _cached(state, latest_report_key(org_id), _REPORT, read)
+
+
+@router.get(
+    "/reports/export",
+    response_class=Response,
+    dependencies=[Reader],
+    summary="Stored reports of a date range as one flat row per day (CSV or Parquet)",
+    responses={
+        200: {
+            "description": "report_date, revision, then each KPI's value, count and denominator.",
+            "content": {MEDIA_TYPES["csv"]: {}, MEDIA_TYPES["parquet"]: {}},
+        }
+    },
+)
+def export_reports(
+    services: ServicesDep,
+    org_id: ReadableOrgId,
+    start_date: Annotated[LocalDate, Query(description="First local date, inclusive.")],
+    end_date: Annotated[LocalDate, Query(description="Last local date, inclusive.")],
+    format: Annotated[ExportFormat, Query(description="csv (streamed) or parquet.")] = "csv",
+) -> Response:
+    org = services.organizations.get(org_id)
+    window = DateWindow.of(start_date, end_date)
+    columns, rows = services.stored.export(org, window)
+    filename = f"{org.org_id}_{window.start}_{window.end}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if format == "parquet":
+        return Response(parquet_bytes(columns, rows), media_type=MEDIA_TYPES["parquet"], headers=headers)
+    return StreamingResponse(csv_lines(columns, rows), media_type=MEDIA_TYPES["csv"], headers=headers)
+
+
+@router.get(
+    "/reports/{report_date}/revisions",
+    response_model=list[RevisionSummary],
+    dependencies=[Reader],
+    summary="Every revision of a day's stored report, oldest first",
+)
+def report_revisions(
+    state: State,
+    report_date: Annotated[LocalDate, Path(description="Local date, YYYY-MM-DD.")],
+    org_id: ReadableOrgId,
+) -> Response:
+    def read() -> Any:
+        services = state.services
+        return services.stored.revisions(services.organizations.get(org_id), report_date)
+
+    return _cached(state, ("revisions", org_id, report_date), _REVISIONS, read)
+
+
+@router.get(
+    "/reports/{report_date}/diff",
+    response_model=ReportDiff,
+    dependencies=[Reader],
+    summary="What changed between two revisions of a day's report (default: previous -> current)",
+)
+def report_diff(
+    state: State,
+    report_date: Annotated[LocalDate, Path(description="Local date, YYYY-MM-DD.")],
+    org_id: ReadableOrgId,
+    from_revision: Annotated[
+        int | None, Query(alias="from", ge=1, le=2**31, description="Default: the revision before `to`.")
+    ] = None,
+    to_revision: Annotated[int | None, Query(alias="to", ge=1, le=2**31, description="Default: the current.")] = None,
+) -> Response:
+    def read() -> Any:
+        services = state.services
+        org = services.organizations.get(org_id)
+        return services.stored.diff(org, report_date, from_revision, to_revision)
+
+    return _cached(state, ("diff", org_id, report_date, from_revision, to_revision), _DIFF, read)
 
 
 @router.get(
@@ -90,11 +165,18 @@ def report_by_date(
     state: State,
     report_date: Annotated[LocalDate, Path(description="Local date, YYYY-MM-DD.")],
     org_id: ReadableOrgId,
+    revision: Annotated[
+        int | None, Query(ge=1, le=2**31, description="An older revision (see /revisions); default: the current.")
+    ] = None,
 ) -> Response:
     def read() -> Any:
-        return state.services.stored.require(state.services.organizations.get(org_id), report_date)
+        org = state.services.organizations.get(org_id)
+        return state.services.stored.require(org, report_date, revision)
 
-    return _cached(state, ("date", org_id, report_date), _REPORT, read)
+    if revision is not None:
+        return _cached(state, ("revision", org_id, report_date, revision), _REPORT, read)
+
+    return _cached(state, report_key(org_id, report_date), _REPORT, read)
 
 
 @router.delete(

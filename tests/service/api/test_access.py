@@ -107,6 +107,8 @@ def concrete_request(route, method: str, world) -> tuple[str, dict, dict | None]
     params = {"org_id": world["org_a"]} if "org_id" in query_names else {}
     if "date" in query_names:
         params["date"] = world["day"].isoformat()
+    if "start_date" in query_names and "end_date" in query_names:
+        params |= {"start_date": world["day"].isoformat(), "end_date": world["day"].isoformat()}
     body = {"unexpected_field": 1} if method in ("POST", "PATCH") else None
     return path, params, body
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -218,14 +219,11 @@ def test_a_killed_backfill_keeps_finished_days_and_resumes(jobs, monkeypatch):
     assert len(jobs.store.report_dates(org.org_id, start, end)) == 6
 
 
-def test_late_output_makes_the_stored_report_stale_and_force_regenerates(services, jobs):
-    org = jobs.store.list_organizations()[2]
-    start, end = last_days(jobs)
+def insert_late_output(jobs: ReportJobs, org, day: date) -> None:
+    """A late node output that reclassifies the first call of `day` (local) as `late_arrival`."""
     db = jobs.settings.clickhouse_database
     client = get_client(jobs.settings)
-    backfill(jobs, start, end, org.org_id)
-    tz = zone(org.timezone)
-    lo = datetime.combine(end, datetime.min.time(), tz).astimezone(UTC)
+    lo = datetime.combine(day, datetime.min.time(), zone(org.timezone)).astimezone(UTC)
     run_id = client.query(
         f"SELECT r.id FROM {db}.public_runs r INNER JOIN {db}.public_sessions s ON s.run_id = r.id "
         "WHERE s.org_id = {org:String} AND r.timestamp >= {lo:DateTime64(3)} "
@@ -239,22 +237,79 @@ def test_late_output_makes_the_stored_report_stale_and_force_regenerates(service
         database=db,
         column_names=["id", "run_id", "node_id", "node_persistent_id", "flat_data", "created_at"],
     )
-    assert services.stored.get(org, end)["stale"] is False
-    assert jobs.refresher.needs_refresh() is not None
-    refreshed = jobs.refresh_job()  # the scheduler's frequent refresh
-    assert refreshed.job.status == "succeeded" and "note" not in refreshed.job.details, refreshed.job
-    assert services.stored.get(org, end)["stale"] is True
-    assert services.stored.get(org, start)["stale"] is False
-    result = jobs.generate(GenerateRequest(org_id=org.org_id, date=end, force=True))
-    assert result.status == "generated"
-    assert services.stored.get(org, end)["stale"] is False
-    assert_report_matches_oracle(jobs, org.org_id, end, result.report)
-    assert any(item["value"] == "late_arrival" for item in result.report["breakdowns"]["call_classification"])
 
-    # Nothing new since: the next frequent refresh runs no dbt and says so.
+
+def leaf(report: dict, path: str):
+    """The value at a diff path, found independently of the diff code (None: absent)."""
+    node = report
+    for part in re.findall(r"[^.\[\]]+|\[[^\]]*\]", path):
+        if part.startswith("["):
+            label = part[1:-1]
+            node = next(
+                (i for i in node if ("null" if i["value"] is None else str(i["value"])) == label), None
+            )
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            return None
+    return node
+
+
+def test_late_data_restates_recent_reports_and_leaves_older_ones_stale(services, jobs):
+    org = jobs.store.list_organizations()[2]
+    start, end = last_days(jobs)
+    old = end - timedelta(days=jobs.settings.restate_within_days + 2)  # before the restatement window
+    backfill(jobs, old, old, org.org_id)
+    backfill(jobs, start, end, org.org_id)
+    first = {day: jobs.store.get_report(org.org_id, day) for day in (old, end)}
+    insert_late_output(jobs, org, old)  # first: the plain refresh below must leave nothing newer
+    insert_late_output(jobs, org, end)
+    assert jobs.refresher.needs_refresh() is not None
+
+    refreshed = jobs.refresh_job()  # the scheduler's frequent refresh: the watermark's recent days
+    assert refreshed.job.status == "succeeded" and "note" not in refreshed.job.details, refreshed.job
+    jobs.refresher.refresh(old, old, [org.org_id])  # late data that far back is rebuilt by a window
+
+    # The recent day: revision 2, `restated`, equal to the oracle; revision 1 unchanged and readable.
+    revisions = jobs.store.list_revisions(org.org_id, end)
+    assert [(r.revision, r.reason) for r in revisions] == [(1, "backfill"), (2, "restated")]
+    assert revisions[0].report_data == first[end].report_data
+    current = services.stored.get(org, end)
+    assert current["revision"] == 2 and current["stale"] is False
+    assert_report_matches_oracle(jobs, org.org_id, end, current)
+    assert services.stored.get(org, end, revision=1)["stale"] is True
+    diff = services.stored.diff(org, end)
+    assert (diff["from"], diff["to"]) == (1, 2)
+    paths = [change["path"] for change in diff["changes"]]
+    assert "breakdowns.call_classification[late_arrival].count" in paths
+    assert not any(path.startswith("metadata") for path in paths)
+    for change in diff["changes"]:  # exactly what differs, leaf by leaf
+        assert change["from"] == leaf(revisions[0].report_data, change["path"]), change
+        assert change["to"] == leaf(revisions[1].report_data, change["path"]), change
+        assert change["from"] != change["to"]
+    summary = services.stored.revisions(org, end)
+    assert [(r["revision"], r["reason"], r["stale"]) for r in summary] == [
+        (1, "backfill", True),
+        (2, "restated", False),
+    ]
+
+    # The older day: still revision 1, flagged stale, until an operator regenerates it.
+    assert jobs.store.get_report(org.org_id, old).revision == 1
+    assert services.stored.get(org, old)["stale"] is True
+
+    # Nothing new since: the next refresh runs no dbt and adds no revision.
     assert jobs.refresher.needs_refresh() is None
     idle = jobs.refresh_job()
     assert idle.job.status == "succeeded" and idle.job.details["note"] == "nothing new"
+    jobs.refresher.refresh(end, end, [org.org_id])  # a refresh that rebuilds the day, same numbers
+    assert len(jobs.store.list_revisions(org.org_id, end)) == 2
+
+    result = jobs.generate(GenerateRequest(org_id=org.org_id, date=old, force=True))
+    assert result.status == "generated" and result.report["revision"] == 2
+    assert [r.reason for r in jobs.store.list_revisions(org.org_id, old)] == ["backfill", "manual"]
+    assert services.stored.get(org, old)["stale"] is False
+    assert_report_matches_oracle(jobs, org.org_id, old, result.report)
+    assert any(item["value"] == "late_arrival" for item in result.report["breakdowns"]["call_classification"])
 
 
 def test_timezone_change_rebuilds_the_organization(services, jobs):
