@@ -40,7 +40,17 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 DUCKDB_MAGIC = b"DUCK"  # at offset 8, after the header checksum
 BUSY_TIMEOUT_S = 30.0
 # Tables whose row counts a check reports, by the names an operator knows them by.
-_COUNTED = {"organizations": "organizations", "daily_reports": "reports", "job_runs": "job runs"}
+_COUNTED = {
+    "organizations": "organizations",
+    "daily_reports": "reports",
+    "report_revisions": "report revisions",
+    "job_runs": "job runs",
+}
+# Current reports whose revision is missing from the append-only history (none in a sound store).
+_UNRECORDED_REVISIONS = (
+    "SELECT COUNT(*) FROM daily_reports r LEFT JOIN report_revisions v ON v.org_id = r.org_id "
+    "AND v.report_date = r.report_date AND v.revision = r.revision WHERE v.revision IS NULL"
+)
 _CREATE_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", re.IGNORECASE)
 
 
@@ -165,6 +175,13 @@ def _check_schema(result: CheckResult, tables: set[str], version: int | None) ->
     return True
 
 
+def _check_revisions(result: CheckResult, conn: Any, tables: set[str]) -> None:
+    if {"daily_reports", "report_revisions"} <= tables:
+        (unrecorded,) = conn.execute(_UNRECORDED_REVISIONS).fetchone()
+        if unrecorded:
+            result.problems.append(f"{unrecorded} current report(s) missing from report_revisions")
+
+
 def _version_of(conn: Any, tables: set[str]) -> int | None:
     if "schema_version" in tables:
         (version,) = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
@@ -201,6 +218,7 @@ def _check_sqlite(result: CheckResult) -> None:
             if _check_schema(result, tables, _version_of(conn, tables)):
                 for table in sorted(tables & set(_COUNTED)):
                     (result.rows[table],) = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+                _check_revisions(result, conn, tables)
     except sqlite3.Error as exc:
         result.problems.append(f"cannot be read: {type(exc).__name__}: {_first_line(exc)}")
 
@@ -257,6 +275,7 @@ def _check_duckdb(result: CheckResult) -> None:
                     count += len(rows)
                 if table in _COUNTED:
                     result.rows[table] = count
+            _check_revisions(result, conn, tables)
         except duckdb.Error as exc:
             result.problems.append(f"cannot be read: {type(exc).__name__}: {_first_line(exc)}")
 

@@ -85,7 +85,7 @@ class StoredReports:
         revisions = {found.revision: found for found in self._require_revisions(org, day)}
         to = max(revisions) if to_revision is None else to_revision
         start = (to - 1 if to > 1 else to) if from_revision is None else from_revision
-        for number in (start, to):
+        for number in (to, start):
             if number not in revisions:
                 raise NotFound(
                     f"{org.org_id} on {day} has no revision {number} (it has 1 to {max(revisions)})"

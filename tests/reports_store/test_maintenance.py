@@ -197,11 +197,21 @@ def test_check_reports_the_schema_and_counts(url):
     fill(url, days=2, orgs=("acme", "globex"))
     result = check_store(store_file(url))
     assert result.ok and result.schema_version == LATEST_VERSION
-    assert result.rows == {"organizations": 2, "daily_reports": 4, "job_runs": 0}
-    assert (
-        result.summary()
-        == f"integrity ok, schema version {LATEST_VERSION}, 2 organizations, 4 reports, 0 job runs"
+    assert result.rows == {"organizations": 2, "daily_reports": 4, "report_revisions": 4, "job_runs": 0}
+    assert result.summary() == (
+        f"integrity ok, schema version {LATEST_VERSION}, 2 organizations, 4 reports, "
+        "4 report revisions, 0 job runs"
     )
+
+
+def test_check_finds_a_current_report_missing_from_its_revisions(url):
+    fill(url, days=1, orgs=("acme",))
+    raw = url.split(":///", 1)[1]
+    with closing(sqlite3.connect(raw)) if url.startswith("sqlite") else duckdb.connect(raw) as conn:
+        conn.execute("DELETE FROM report_revisions")
+        conn.commit()
+    result = check_store(store_file(url))
+    assert not result.ok and "1 current report(s) missing from report_revisions" in result.summary()
 
 
 def test_check_finds_a_damaged_sqlite_file(tmp_path):

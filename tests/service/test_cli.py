@@ -3,6 +3,7 @@ and, while a service owns the embedded warehouse, work sent to that service."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 
 from service.core.config import PROJECT_ROOT
@@ -104,6 +106,37 @@ def test_while_a_service_runs_cli_work_is_sent_to_it(tmp_path):
         again = run_cli(env, "generate", "--org", "fwd-org", "--date", "2025-06-01", "--allow-empty")
         assert again.returncode == 0 and again.stderr.startswith("skipped"), again.stderr
         assert '"total_calls": 0' in again.stdout and '"skipped"' not in again.stdout
+        forced = run_cli(
+            env, "generate", "--org", "fwd-org", "--date", "2025-06-01", "--allow-empty", "--force"
+        )
+        assert forced.returncode == 0 and '"revision": 2' in forced.stdout, forced.stderr
+        revisions = run_cli(env, "reports", "revisions", "2025-06-01", "--org", "fwd-org")
+        assert revisions.returncode == 0, revisions.stderr
+        assert [r["reason"] for r in json.loads(revisions.stdout)] == ["scheduled", "manual"]
+        diff = run_cli(env, "reports", "diff", "2025-06-01", "--org", "fwd-org", "--from", "1", "--to", "2")
+        assert diff.returncode == 0 and json.loads(diff.stdout) == {"from": 1, "to": 2, "changes": []}
+        older = run_cli(env, "reports", "show", "2025-06-01", "--org", "fwd-org", "--revision", "1")
+        assert older.returncode == 0 and json.loads(older.stdout)["revision"] == 1
+        no_such = run_cli(env, "reports", "diff", "2025-06-01", "--org", "fwd-org", "--to", "5")
+        assert no_such.returncode == 1 and "no revision 5" in no_such.stderr
+        export = tmp_path / "fwd.parquet"
+        exported = run_cli(
+            env,
+            "reports",
+            "export",
+            "--org",
+            "fwd-org",
+            "--start",
+            "2025-06-01",
+            "--end",
+            "2025-06-02",
+            "--format",
+            "parquet",
+            "--output",
+            str(export),
+        )
+        assert exported.returncode == 0, exported.stderr
+        assert pq.read_table(export).to_pylist()[0]["revision"] == 2
         deleted = run_cli(env, "reports", "delete", "2025-06-01", "--org", "fwd-org")
         assert deleted.returncode == 0 and "deleted the report of fwd-org on 2025-06-01" in deleted.stdout
         gone = run_cli(env, "reports", "show", "2025-06-01", "--org", "fwd-org")
@@ -119,3 +152,43 @@ def test_while_a_service_runs_cli_work_is_sent_to_it(tmp_path):
         server.wait(60)
         log.close()
     assert not (tmp_path / "warehouse" / "service.json").exists()
+
+    # With no service running, the same commands work in this process.
+    listed = run_cli(env, "reports", "revisions", "2025-06-01", "--org", "fwd-org")
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 2  # kept after the delete
+    csv_file = tmp_path / "fwd.csv"
+    exported = run_cli(
+        env,
+        "reports",
+        "export",
+        "--org",
+        "fwd-org",
+        "--start",
+        "2025-05-30",
+        "--end",
+        "2025-06-01",
+        "--output",
+        str(csv_file),
+    )
+    assert exported.returncode == 0 and csv_file.read_text().startswith("report_date,revision,"), (
+        exported.stderr
+    )
+    assert len(csv_file.read_text().splitlines()) == 1  # the header only: the report was deleted
+    unwritable = run_cli(
+        env,
+        "reports",
+        "export",
+        "--org",
+        "fwd-org",
+        "--start",
+        "2025-05-30",
+        "--end",
+        "2025-06-01",
+        "--output",
+        str(tmp_path / "missing" / "x.csv"),
+    )
+    assert (
+        unwritable.returncode == 1
+        and "cannot write" in unwritable.stderr
+        and "Traceback" not in unwritable.stderr
+    )
