@@ -25,9 +25,9 @@ from service.jobs.refresh import Refresher
 from service.jobs.requests import BackfillRequest, DailyRunRequest, GenerateRequest
 from service.jobs.restatement import Restater
 from service.organizations.service import Organizations
-from service.reports.builder import build_report
-from service.reports.catalog import load_catalog
-from service.reports.marts import read_mart_days
+from service.reports.builder import build_report, history_start
+from service.reports.catalog import Catalog, load_catalog
+from service.reports.marts import MartDay, read_mart_days
 from service.reports.stored import StoredReports
 
 log = logging.getLogger(__name__)
@@ -232,25 +232,38 @@ class ReportJobs:
             except Exception:  # an observer never fails the job
                 log.exception("stored-report observer %r failed", observer)
 
-    def build_reports(
-        self, orgs: list[Organization], days_by_org: dict[str, list[date]]
-    ) -> dict[tuple[str, date], dict[str, Any]]:
-        """The reports of these organization-days from the current marts (two mart queries in all)."""
-        orgs = [org for org in orgs if days_by_org.get(org.org_id)]
-        if not orgs:
-            return {}
-        catalog = load_catalog(self.settings.dbt_project_dir)
+    def _read_marts(
+        self, orgs: list[Organization], days_by_org: dict[str, list[date]], catalog: Catalog
+    ) -> dict[tuple[str, date], MartDay]:
+        """The mart days these reports need, their comparisons' earlier days and anomalies included
+        (one read of the marts however many days)."""
         every_day = [day for org in orgs for day in days_by_org[org.org_id]]
-        mart_days = read_mart_days(
+        return read_mart_days(
             get_client(self.settings),
             self.settings.dbt_schema,
             catalog,
             [o.org_id for o in orgs],
             min(every_day),
             max(every_day),
+            # Comparisons read the day before and the same weekday a week earlier (same query).
+            history_from=history_start(min(every_day), min(every_day)),
+            anomalies=True,
         )
+
+    def build_reports(
+        self, orgs: list[Organization], days_by_org: dict[str, list[date]]
+    ) -> dict[tuple[str, date], dict[str, Any]]:
+        """The reports of these organization-days from the current marts (days without a mart row are
+        left out); what the restater stores."""
+        orgs = [org for org in orgs if days_by_org.get(org.org_id)]
+        if not orgs:
+            return {}
+        catalog = load_catalog(self.settings.dbt_project_dir)
+        mart_days = self._read_marts(orgs, days_by_org, catalog)
         return {
-            (org.org_id, day): build_report(org, day, day, [mart_days[(org.org_id, day)]], catalog)
+            (org.org_id, day): build_report(
+                org, day, day, [mart_days[(org.org_id, day)]], catalog, history=mart_days
+            )
             for org in orgs
             for day in days_by_org[org.org_id]
             if (org.org_id, day) in mart_days
@@ -310,24 +323,13 @@ class ReportJobs:
         progress: ProgressCallback | None = None,
         reason: RevisionReason = "manual",
     ) -> None:
-        """Build and store the reports of already refreshed marts: three mart queries in all."""
+        """Build and store the reports of already refreshed marts (one read of the marts)."""
         orgs = [org for org in orgs if days_by_org.get(org.org_id)]
         if not orgs:
             return
         catalog = load_catalog(self.settings.dbt_project_dir)
-        every_day = [day for org in orgs for day in days_by_org[org.org_id]]
-        mart_days = read_mart_days(
-            get_client(self.settings),
-            self.settings.dbt_schema,
-            catalog,
-            [o.org_id for o in orgs],
-            min(every_day),
-            max(every_day),
-            # Comparisons read the day before and the same weekday a week earlier (same query).
-            history_from=min(every_day) - timedelta(days=7),
-            anomalies=True,
-        )
-        total, done = len(every_day), 0
+        mart_days = self._read_marts(orgs, days_by_org, catalog)
+        total, done = sum(len(days_by_org[org.org_id]) for org in orgs), 0
         for org in orgs:
             for day in days_by_org[org.org_id]:
                 if self.stopping.is_set():

@@ -51,10 +51,16 @@ def report_leaves(report: dict[str, Any]) -> dict[str, Any]:
 def diff_reports(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
     """`[{"path", "from", "to"}]` for every leaf that differs, in the order of `after`, then removed ones."""
     old, new = report_leaves(before), report_leaves(after)
+    # An absent leaf reads as null, so a value that became null (a comparison without enough
+    # calls) shows as its leaves going to null, and null -> absent is no change at all.
     changes = [
         {"path": path, "from": old.get(path), "to": value}
         for path, value in new.items()
-        if path not in old or old[path] != value
+        if old.get(path) != value
     ]
-    changes += [{"path": path, "from": value, "to": None} for path, value in old.items() if path not in new]
+    changes += [
+        {"path": path, "from": value, "to": None}
+        for path, value in old.items()
+        if path not in new and value is not None
+    ]
     return changes

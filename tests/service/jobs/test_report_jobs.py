@@ -184,10 +184,10 @@ def test_a_failing_organization_does_not_stop_the_others(jobs, monkeypatch):
     day = last_days(jobs)[0] - timedelta(days=2)
     real_save = jobs.store.save_report
 
-    def save(org_id, report_date, data, *, overwrite=True):
+    def save(org_id, report_date, data, **options):
         if org_id == broken:
             raise StoreError("disk full")
-        return real_save(org_id, report_date, data, overwrite=overwrite)
+        return real_save(org_id, report_date, data, **options)
 
     monkeypatch.setattr(jobs.store, "save_report", save)
     outcome = backfill(jobs, day, day)
@@ -203,11 +203,11 @@ def test_a_killed_backfill_keeps_finished_days_and_resumes(jobs, monkeypatch):
     real_save = jobs.store.save_report
     saved: list[date] = []
 
-    def save_then_die(org_id, report_date, data, *, overwrite=True):
+    def save_then_die(org_id, report_date, data, **options):
         if len(saved) == 3:
             raise KeyboardInterrupt  # the process is killed mid-backfill
         saved.append(report_date)
-        return real_save(org_id, report_date, data, overwrite=overwrite)
+        return real_save(org_id, report_date, data, **options)
 
     monkeypatch.setattr(jobs.store, "save_report", save_then_die)
     with pytest.raises(KeyboardInterrupt):
@@ -266,35 +266,46 @@ def test_late_data_restates_recent_reports_and_leaves_older_ones_stale(services,
     insert_late_output(jobs, org, end)
     assert jobs.refresher.needs_refresh() is not None
 
-    refreshed = jobs.refresh_job()  # the scheduler's frequent refresh: the watermark's recent days
+    told: list = []  # what the `report.restated` webhook is built from
+    jobs.restater.observers.append(told.append)
+    try:
+        refreshed = jobs.refresh_job()  # the scheduler's frequent refresh: the watermark's recent days
+    finally:
+        jobs.restater.observers.remove(told.append)
     assert refreshed.job.status == "succeeded" and "note" not in refreshed.job.details, refreshed.job
     jobs.refresher.refresh(old, old, [org.org_id])  # late data that far back is rebuilt by a window
 
-    # The recent day: revision 2, `restated`, equal to the oracle; revision 1 unchanged and readable.
+    # The recent day: a new `restated` revision equal to the oracle; the one before it unchanged.
+    n = first[end].revision  # earlier tests of this module may have stored the day already
     revisions = jobs.store.list_revisions(org.org_id, end)
-    assert [(r.revision, r.reason) for r in revisions] == [(1, "backfill"), (2, "restated")]
-    assert revisions[0].report_data == first[end].report_data
+    assert [(r.revision, r.reason) for r in revisions[-2:]] == [(n, "backfill"), (n + 1, "restated")]
+    before, after = revisions[-2:]
+    assert before.report_data == first[end].report_data
     current = services.stored.get(org, end)
-    assert current["revision"] == 2 and current["stale"] is False
+    assert current["revision"] == n + 1 and current["stale"] is False
     assert_report_matches_oracle(jobs, org.org_id, end, current)
-    assert services.stored.get(org, end, revision=1)["stale"] is True
+    assert services.stored.get(org, end, revision=n)["stale"] is True
     diff = services.stored.diff(org, end)
-    assert (diff["from"], diff["to"]) == (1, 2)
+    assert (diff["from"], diff["to"]) == (n, n + 1)
     paths = [change["path"] for change in diff["changes"]]
     assert "breakdowns.call_classification[late_arrival].count" in paths
     assert not any(path.startswith("metadata") for path in paths)
     for change in diff["changes"]:  # exactly what differs, leaf by leaf
-        assert change["from"] == leaf(revisions[0].report_data, change["path"]), change
-        assert change["to"] == leaf(revisions[1].report_data, change["path"]), change
+        assert change["from"] == leaf(before.report_data, change["path"]), change
+        assert change["to"] == leaf(after.report_data, change["path"]), change
         assert change["from"] != change["to"]
+    assert [(t.org_id, t.report_date, t.from_revision, t.revision) for t in told] == [
+        (org.org_id, end, n, n + 1)
+    ]
+    assert told[0].changes == diff["changes"]
     summary = services.stored.revisions(org, end)
-    assert [(r["revision"], r["reason"], r["stale"]) for r in summary] == [
-        (1, "backfill", True),
-        (2, "restated", False),
+    assert [(r["revision"], r["reason"], r["stale"]) for r in summary[-2:]] == [
+        (n, "backfill", True),
+        (n + 1, "restated", False),
     ]
 
-    # The older day: still revision 1, flagged stale, until an operator regenerates it.
-    assert jobs.store.get_report(org.org_id, old).revision == 1
+    # The older day: still its first revision, flagged stale, until an operator regenerates it.
+    assert jobs.store.get_report(org.org_id, old).revision == first[old].revision
     assert services.stored.get(org, old)["stale"] is True
 
     # Nothing new since: the next refresh runs no dbt and adds no revision.
@@ -302,11 +313,11 @@ def test_late_data_restates_recent_reports_and_leaves_older_ones_stale(services,
     idle = jobs.refresh_job()
     assert idle.job.status == "succeeded" and idle.job.details["note"] == "nothing new"
     jobs.refresher.refresh(end, end, [org.org_id])  # a refresh that rebuilds the day, same numbers
-    assert len(jobs.store.list_revisions(org.org_id, end)) == 2
+    assert len(jobs.store.list_revisions(org.org_id, end)) == n + 1
 
     result = jobs.generate(GenerateRequest(org_id=org.org_id, date=old, force=True))
-    assert result.status == "generated" and result.report["revision"] == 2
-    assert [r.reason for r in jobs.store.list_revisions(org.org_id, old)] == ["backfill", "manual"]
+    assert result.status == "generated" and result.report["revision"] == first[old].revision + 1
+    assert [r.reason for r in jobs.store.list_revisions(org.org_id, old)][-2:] == ["backfill", "manual"]
     assert services.stored.get(org, old)["stale"] is False
     assert_report_matches_oracle(jobs, org.org_id, old, result.report)
     assert any(item["value"] == "late_arrival" for item in result.report["breakdowns"]["call_classification"])

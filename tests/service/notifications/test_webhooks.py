@@ -279,3 +279,41 @@ def test_the_admin_api_lists_and_resends_deliveries(tmp_path, receiver):
             assert http.post("/api/notifications/999/resend", headers=admin).status_code == 404
     finally:
         services.close()
+
+
+def test_restated_reports_and_anomalies_of_scheduled_reports_are_events(tmp_path, store, receiver):
+    from datetime import date
+
+    from service.jobs.report_jobs import StoredDay
+    from service.jobs.restatement import Restatement
+
+    notifier = Notifier(settings_for(tmp_path, receiver.url), store)
+    change = {"path": "kpis.total_calls", "from": 271, "to": 274}
+    notifier.report_restated(Restatement("acme", date(2026, 11, 25), 1, 2, [change]))
+    anomaly = {
+        "kpi": "success_rate_percent",
+        "value": 2.0,
+        "baseline_median": 15.0,
+        "z": 5.1,
+        "direction": "down",
+    }
+    notifier.report_stored(StoredDay("acme", date(2026, 11, 25), "scheduled", {"anomalies": [anomaly]}))
+    # Only scheduled reports page someone; a report without anomalies says nothing.
+    notifier.report_stored(StoredDay("acme", date(2026, 11, 24), "backfill", {"anomalies": [anomaly]}))
+    notifier.report_stored(StoredDay("acme", date(2026, 11, 23), "scheduled", {"anomalies": []}))
+    restated, flagged = sorted(store.list_deliveries(), key=lambda d: d.id)
+    assert restated.event_type == "report.restated"
+    assert json.loads(restated.body)["data"] == {
+        "org_id": "acme",
+        "report_date": "2026-11-25",
+        "from_revision": 1,
+        "revision": 2,
+        "changes": [change],
+    }
+    assert flagged.event_type == "kpi.anomaly"
+    assert json.loads(flagged.body)["data"] == {
+        "org_id": "acme",
+        "report_date": "2026-11-25",
+        "anomalies": [anomaly],
+    }
+    notifier.close()

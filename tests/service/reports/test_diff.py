@@ -61,7 +61,10 @@ def test_identical_numbers_are_no_change_whatever_the_metadata():
 
 def test_nested_objects_and_anomalies_are_compared_by_kpi():
     new = after(
-        kpis={**BEFORE["kpis"], "carrier_not_qualified": {"count": 4, "total_calls": 271, "percentage": 1.48}},
+        kpis={
+            **BEFORE["kpis"],
+            "carrier_not_qualified": {"count": 4, "total_calls": 271, "percentage": 1.48},
+        },
         breakdowns=BEFORE["breakdowns"],
         anomalies=[{"kpi": "success_rate_percent", "value": 15.0, "z": 4.2, "direction": "down"}],
     )
@@ -73,3 +76,14 @@ def test_nested_objects_and_anomalies_are_compared_by_kpi():
         "anomalies[success_rate_percent].z",
         "anomalies[success_rate_percent].direction",
     }
+
+
+def test_a_value_that_became_null_shows_as_its_leaves_and_null_to_absent_is_nothing():
+    before = {
+        "comparisons": {"total_calls": {"previous_day": {"value": 46, "delta": -5}, "previous_week": None}}
+    }
+    after = {"comparisons": {"total_calls": {"previous_day": None}}}
+    assert diff_reports(before, after) == [
+        {"path": "comparisons.total_calls.previous_day.value", "from": 46, "to": None},
+        {"path": "comparisons.total_calls.previous_day.delta", "from": -5, "to": None},
+    ]
