@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # What the browser tests need beyond .venv: Debian's Chromium and the npm packages (axe-core).
 BROWSER_STAMP := node_modules/.browser-deps
 
-.PHONY: setup demo run-daily test lint bench clean
+.PHONY: setup demo run-daily test lint bench bench-scale clean
 
 setup: $(STAMP)
 
@@ -51,3 +51,10 @@ clean:
 # bench/results/latency.png and BENCHMARKS.md. About 11 minutes at the default scale.
 bench: setup
 	$(PY) -m bench
+
+# The full build as history grows (bench/scale.py): demo data at BENCH_SCALE_POINTS calls (default
+# 1,000,000,5,000,000,20,000,000) at a fixed daily rate, the sliced full build's seconds and peak RSS, an
+# incremental day and one report per point. Writes bench/results/scale.json, bench/results/scale.png and
+# the scale section of BENCHMARKS.md. About 45 minutes with the 20 M point, 8 without it.
+bench-scale: setup
+	$(PY) -m bench scale

@@ -6,6 +6,7 @@ Phases, one process each and one at a time (chDB: one process per warehouse dire
   incremental  one more day of data, plain refresh; stored reports for the API phase
   api          `python -m service serve` on loopback under load, peak memory, a refresh inside it
 BENCH_PHASES=compare,api reruns some phases on the data of an earlier run (development only).
+`python -m bench scale` (make bench-scale) is the separate full-build-at-scale benchmark (bench/scale.py).
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def run_phase(cfg: BenchConfig, name: str) -> float:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["scale"]:  # `python -m bench scale` (make bench-scale): bench/scale.py
+        from bench.scale import main as scale
+
+        return scale()
     cfg = BenchConfig.from_env()
     cfg.work_dir.mkdir(parents=True, exist_ok=True)
     wanted = [p.strip() for p in os.environ.get("BENCH_PHASES", ",".join(PHASES)).split(",") if p.strip()]

@@ -9,6 +9,12 @@ connection meets the per-token live query cap. Figures: requests/s, p50 and p99 
 (POST /api/admin/dbt) included. The live report is measured warm (its result cache filled by a
 first pass over every organization-date, reported separately as the cold pass); the refresh must
 then invalidate it.
+
+The floor: `bench.floor_app`, a bare ASGI app that sends the bytes and headers the service sent
+for a stored report, started like the service (own process, same host and uvicorn settings) and
+loaded with the same requests by the same client in the same run, in slices alternating with the
+stored and the warm live report. Every API figure is read as a ratio to it; /health is still
+measured, for information.
 """
 
 from __future__ import annotations
@@ -25,14 +31,18 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
 
 from bench.common import BenchConfig, percentile, proc_status, read_phase, write_phase
+from bench.floor_app import save_response
 
-ENDPOINTS = ("health", "stored_report", "reports_list", "live_report")
+ENDPOINTS = ("floor", "health", "stored_report", "reports_list", "live_report")
+INTERLEAVED = ("floor", "stored_report", "live_report")
+SLICES = 4
 
 
 def free_port() -> int:
@@ -110,7 +120,40 @@ class LoopbackClient:
         self.reader = self.writer = None
 
 
-async def run_load(base_url: str, paths: list[str], concurrency: int, tokens: list[str]) -> dict[str, Any]:
+@dataclass
+class Load:
+    """What a load run saw: each request's latency and status, wall and client CPU seconds."""
+
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    wall: float = 0.0
+    client_cpu: float = 0.0
+
+    def __add__(self, other: Load) -> Load:
+        return Load(
+            self.latencies + other.latencies,
+            self.statuses + other.statuses,
+            self.wall + other.wall,
+            self.client_cpu + other.client_cpu,
+        )
+
+    def figures(self) -> dict[str, Any]:
+        latencies, wall = self.latencies, self.wall
+        return {
+            "requests": len(latencies),
+            "errors": len(latencies) - self.statuses.get(200, 0),
+            "statuses": {str(code): count for code, count in sorted(self.statuses.items())},
+            "seconds": round(wall, 3),
+            "rps": round(len(latencies) / wall, 1),
+            "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+            "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+            "mean_ms": round(sum(latencies) / len(latencies) * 1000, 2),
+            "max_ms": round(max(latencies) * 1000, 2),
+            "client_cpu_share": round(self.client_cpu / wall, 3),
+        }
+
+
+async def drive(base_url: str, paths: list[str], concurrency: int, tokens: list[str]) -> Load:
     """Send `paths` with `concurrency` requests in flight (connection i reads with tokens[i]);
     latency of each, throughput overall."""
     host, port = base_url.removeprefix("http://").rsplit(":", 1)
@@ -135,19 +178,60 @@ async def run_load(base_url: str, paths: list[str], concurrency: int, tokens: li
         client_cpu = time.process_time() - cpu_before
         for client in clients:
             await client.close()
-    ok = statuses.get(200, 0)
-    return {
-        "requests": len(latencies),
-        "errors": len(latencies) - ok,
-        "statuses": {str(code): count for code, count in sorted(statuses.items())},
-        "seconds": round(wall, 3),
-        "rps": round(len(latencies) / wall, 1),
-        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
-        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
-        "mean_ms": round(sum(latencies) / len(latencies) * 1000, 2),
-        "max_ms": round(max(latencies) * 1000, 2),
-        "client_cpu_share": round(client_cpu / wall, 3),
-    }
+    return Load(latencies, statuses, wall, client_cpu)
+
+
+def _start(args: list[str], cfg: BenchConfig, log_name: str, **env: str) -> subprocess.Popen:
+    """`python -m ...args` in the bench's work directory and environment, its output in a log."""
+    log = cfg.log(log_name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", *args],
+            env=cfg.environment(**env),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=cfg.work_dir,
+        )
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def _start_floor(
+    cfg: BenchConfig, url: str, path: str, reader: dict[str, str]
+) -> tuple[subprocess.Popen, str]:
+    """The floor app on its own port, answering what the service answered to `path` (as the load
+    client asks: gzip accepted)."""
+    headers = reader | {"Accept-Encoding": "gzip, deflate"}
+    with httpx.stream("GET", url + path, headers=headers, timeout=120) as response:
+        body = b"".join(response.raise_for_status().iter_raw())  # as sent: gzip-encoded
+    saved = cfg.work_dir / "floor_response.json"
+    save_response(saved, response.status_code, list(response.headers.items()), body)
+    port = free_port()
+    process = _start(
+        ["bench.floor_app", "--host", "127.0.0.1", "--port", str(port), "--response", str(saved)],
+        cfg,
+        "floor",
+    )
+    floor_url = f"http://127.0.0.1:{port}"
+    deadline = time.perf_counter() + 60
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the floor app exited with {process.returncode}; see {cfg.log('floor')}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(floor_url + path, timeout=5).status_code == response.status_code:
+                return process, floor_url
+        time.sleep(0.1)
+    _stop(process)
+    raise SystemExit("the floor app did not answer within 60s")
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, timeout: float) -> float:
@@ -189,16 +273,10 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     api_key = secrets.token_urlsafe(24)
-    log = cfg.log("service")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=cfg.environment(API_KEY=api_key),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            cwd=cfg.work_dir,
-        )
+    process = _start(
+        ["service", "serve", "--host", "127.0.0.1", "--port", str(port)], cfg, "service", API_KEY=api_key
+    )
+    floor: subprocess.Popen | None = None
     memory = MemoryWatch(process.pid)
     memory.start()
     results: dict[str, Any] = {}
@@ -215,22 +293,36 @@ def main() -> None:
         results["reader_tokens"] = len(tokens)
         reader = {"Authorization": f"Bearer {tokens[0]}"}
 
+        def drive_one(kind: str, count: int) -> Load:
+            # The floor gets the stored-report requests, token header included, on its own port.
+            target, paths = (floor_url, "stored_report") if kind == "floor" else (url, kind)
+            return asyncio.run(drive(target, _paths(paths, pairs, count), cfg.concurrency, tokens))
+
         def load(kind: str, count: int) -> dict[str, Any]:
-            return asyncio.run(run_load(url, _paths(kind, pairs, count), cfg.concurrency, tokens))
+            return drive_one(kind, count).figures()
 
         results["responses_checked"] = _check_responses(url, reader, pairs[:3])
-        # Connections and first-use costs, then each endpoint in turn.
-        for kind in ("health", "stored_report", "reports_list"):
-            load(kind, cfg.concurrency * 4)
-        for kind in ("health", "stored_report", "reports_list"):
+        floor, floor_url = _start_floor(cfg, url, _paths("stored_report", pairs, 1)[0], reader)
+        # Connections and first-use costs (the stored reads: every organization-date once, as a
+        # dashboard's first look renders and caches them).
+        for kind in ("floor", "health", "stored_report", "reports_list"):
+            load(kind, max(cfg.concurrency * 4, len(pairs) if kind == "stored_report" else 0))
+        for kind in ("health", "reports_list"):
             results[kind] = load(kind, cfg.requests)
             _say(kind, results[kind])
-        # Live: a first pass over every organization-date fills the result cache (each one a miss),
-        # then the measured run hits it.
+        # Live: a first pass over every organization-date fills the result cache (each one a miss).
         results["live_report_cold"] = load("live_report", len(pairs))
         _say("live_report_cold", results["live_report_cold"])
-        results["live_report"] = load("live_report", cfg.requests)
-        _say("live_report", results["live_report"])
+        # The floor and the figures read as ratios to it, in alternating slices: the other work on a
+        # shared machine then weighs on all three alike.
+        sliced = {kind: Load() for kind in INTERLEAVED}
+        for _ in range(SLICES):
+            for kind in INTERLEAVED:
+                sliced[kind] += drive_one(kind, max(1, cfg.requests // SLICES))
+        for kind in INTERLEAVED:
+            results[kind] = sliced[kind].figures()
+            _say(kind, results[kind])
+        _stop(floor)
 
         # One mart refresh inside the server: the load dates of every organization.
         probe = f"/daily-report?org_id={pairs[0][0]}&date={pairs[0][1].isoformat()}"
@@ -255,13 +347,9 @@ def main() -> None:
     finally:
         memory.stop_event.set()
         memory.join(5)
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        _stop(process)
+        if floor is not None:
+            _stop(floor)
     results["sampled_max_rss_mb"] = round(memory.max_rss_kb / 1024, 1)
     results["concurrency"] = cfg.concurrency
     results["requests_per_endpoint"] = cfg.requests

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.common import PROJECT_ROOT, BenchConfig, _relative, machine, package_versions, read_phase
+from bench.scale import scale_section
 
 API_ENDPOINTS = {
+    "floor": "floor: bare ASGI app sending a stored report's bytes",
     "health": "/health",
     "stored_report": "/api/reports/{date}?org_id=",
     "reports_list": "/api/reports?org_id=",
@@ -49,11 +51,13 @@ def _targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
     def le(value: float | None, bound: float) -> bool:
         return value is not None and value <= bound
 
-    health_rps, health_p50, health_p99 = r["health_rps"], r["health_p50_ms"], r["health_p99_ms"]
-    stored_share = _ratio(r["stored_report_rps"], health_rps, 2)
-    live_share = _ratio(r["live_report_rps"], health_rps, 2)
-    stored_p99 = _ratio(r["stored_report_p99_ms"], health_p99, 2)
-    live_p50 = _ratio(r["live_report_p50_ms"], health_p50, 2)
+    # The API figures are ratios to the floor measured in the same run (a bare ASGI app sending the
+    # same bytes with the same server): the machine, the server and the load client cancel out.
+    floor_rps, floor_p50, floor_p99 = r["floor_rps"], r["floor_p50_ms"], r["floor_p99_ms"]
+    stored_share = _ratio(r["stored_report_rps"], floor_rps, 2)
+    live_share = _ratio(r["live_report_rps"], floor_rps, 2)
+    stored_p99 = _ratio(r["stored_report_p99_ms"], floor_p99, 2)
+    live_p50 = _ratio(r["live_report_p50_ms"], floor_p50, 2)
     return {
         "report_speedup_vs_seed": target(
             ">= 20", r["report_speedup_vs_seed"], ge(r["report_speedup_vs_seed"], 20)
@@ -67,13 +71,10 @@ def _targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "incremental_over_full_ratio": target(
             "<= 0.1", r["incremental_over_full_ratio"], le(r["incremental_over_full_ratio"], 0.1)
         ),
-        "stored_report_rps": target(
-            ">= 1000 req/s", r["stored_report_rps"], ge(r["stored_report_rps"], 1000)
-        ),
-        "stored_report_rps_over_health": target(">= 0.6", stored_share, ge(stored_share, 0.6)),
-        "stored_report_p99_over_health_p99": target("<= 2", stored_p99, le(stored_p99, 2)),
-        "live_report_rps_over_health": target(">= 0.5", live_share, ge(live_share, 0.5)),
-        "live_report_p50_over_health_p50": target("<= 3", live_p50, le(live_p50, 3)),
+        "stored_report_rps_over_floor": target(">= 0.8", stored_share, ge(stored_share, 0.8)),
+        "stored_report_p99_over_floor_p99": target("<= 2", stored_p99, le(stored_p99, 2)),
+        "live_report_rps_over_floor": target(">= 0.6", live_share, ge(live_share, 0.6)),
+        "live_report_p50_over_floor_p50": target("<= 3", live_p50, le(live_p50, 3)),
         "peak_rss_mb": target(
             "< 2048 MiB", r["peak_rss_mb"], r["peak_rss_mb"] is not None and r["peak_rss_mb"] < 2048
         ),
@@ -121,10 +122,10 @@ def assemble(cfg: BenchConfig, phase_seconds: dict[str, float], total_seconds: f
             incremental["dbt_incremental_day_seconds"], build["dbt_full_build_seconds"], 3
         ),
     }
-    for kind in ("health", "stored_report", "reports_list", "live_report", "live_report_cold"):
+    for kind in ("floor", "health", "stored_report", "reports_list", "live_report", "live_report_cold"):
         for figure in ("rps", "p50_ms", "p99_ms"):
             r[f"{kind}_{figure}"] = api[kind][figure]
-    r["api_errors"] = sum(api[kind]["errors"] for kind in API_ENDPOINTS)
+    r["api_errors"] = sum(api[kind]["errors"] for kind in API_ENDPOINTS)  # the floor's included
     r["peak_rss_mb"] = api["peak_rss_mb"]
     r["full_build_peak_rss_mb"] = build["full_build_peak_rss_mb"]
     r["bench_minutes"] = round(total_seconds / 60, 1)
@@ -143,7 +144,7 @@ def write_outputs(cfg: BenchConfig, results: dict[str, Any]) -> None:
     cfg.results.write_text(json.dumps(results, indent=2) + "\n")
     draw_chart(results, cfg)
     cfg.markdown.parent.mkdir(parents=True, exist_ok=True)
-    cfg.markdown.write_text(markdown(results, cfg))
+    cfg.markdown.write_text(markdown(results, cfg) + scale_section())  # "" without bench/results/scale.json
 
 
 # -- chart ------------------------------------------------------------------------------------------
@@ -156,11 +157,19 @@ def draw_chart(r: dict[str, Any], cfg: BenchConfig) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    kinds = ["health", "stored_report", "reports_list", "live_report", "live_report_cold"]
-    labels = ["/health", "stored report", "reports list", "live report\n(cache warm)", "live report\n(cold)"]
+    named = {
+        "floor": "floor\n(bare ASGI)",
+        "health": "/health",
+        "stored_report": "stored report",
+        "reports_list": "reports list",
+        "live_report": "live report\n(cache warm)",
+        "live_report_cold": "live report\n(cold)",
+    }
+    kinds = [kind for kind in named if f"{kind}_p50_ms" in r]  # results before the floor have none
+    labels = [named[kind] for kind in kinds]
     p50 = [r[f"{k}_p50_ms"] for k in kinds]
     p99 = [r[f"{k}_p99_ms"] for k in kinds]
-    fig, ax = plt.subplots(figsize=(9, 4.8), dpi=110)
+    fig, ax = plt.subplots(figsize=(10, 4.8), dpi=110)
     xs = range(len(kinds))
     width = 0.38
     ax.bar([x - width / 2 for x in xs], p50, width, label="p50", color="#4C72B0")
@@ -209,6 +218,7 @@ def _fmt(value: Any) -> str:
 
 def markdown(r: dict[str, Any], cfg: BenchConfig) -> str:
     m, v, d = r["machine"], r["versions"], r["details"]
+    api_kinds = [kind for kind in API_ENDPOINTS if kind in d["api"]]  # older results have no floor
     chart = _relative(cfg.chart)
     if cfg.markdown.parent != PROJECT_ROOT:
         chart = str(cfg.chart)
@@ -282,7 +292,8 @@ def markdown(r: dict[str, Any], cfg: BenchConfig) -> str:
         f"`python -m service serve` in its own process on loopback; an asyncio HTTP/1.1 client keeps "
         f"{cfg.concurrency} keep-alive connections busy, {_fmt(d['api']['requests_per_endpoint'])} requests per "
         f"endpoint spread over every organization and {min(cfg.load_dates, cfg.days)} dates "
-        f"({_fmt(d['api']['load_keys'])} keys), after a warm-up. "
+        f"({_fmt(d['api']['load_keys'])} keys), after a warm-up that reads every stored report once (a "
+        "dashboard's first look; the live report has its measured cold pass). "
         + (
             "Each connection reads as a tenant's dashboard does, with a reader token of its own (token "
             "verification included in every figure). "
@@ -292,14 +303,24 @@ def markdown(r: dict[str, Any], cfg: BenchConfig) -> str:
         + "The client shares the machine with the server; "
         "it is a stdlib client because httpx's async client costs 1-3 ms of CPU per request here, which would "
         "cap the figures at a few hundred requests/s (httpx still checks the responses and drives the admin "
-        f"calls). Client CPU during the runs: at most {max(d['api'][k]['client_cpu_share'] for k in API_ENDPOINTS):.0%} "
+        f"calls). Client CPU during the runs: at most {max(d['api'][k]['client_cpu_share'] for k in api_kinds):.0%} "
         "of one core.",
+        "",
+        "**The floor** is `bench/floor_app.py`: a bare ASGI app, started as the service is (its own process, "
+        "the same host and uvicorn settings), that answers every request with the status, headers and "
+        "(gzip-encoded) bytes the service sent for a stored report; it gets the same stored-report requests "
+        "from the same client in the same run, in four slices alternating with the stored and the warm "
+        "live report. It is what this machine, server and client allow, so the "
+        "API targets are ratios to it: stored report req/s >= 0.8 x the floor's and p99 <= 2 x the "
+        "floor's, cached live report req/s >= 0.6 x the floor's. `/health` (a FastAPI route) is shown "
+        "for information. Stored and cached live reports are answered by the API's fast path "
+        "(`service/api/fast_path.py`) once their body is rendered.",
         "",
         "| endpoint | req/s | p50 ms | p99 ms | errors |",
         "|---|---:|---:|---:|---:|",
     ]
-    for kind, path in API_ENDPOINTS.items():
-        f = d["api"][kind]
+    for kind in api_kinds:
+        f, path = d["api"][kind], API_ENDPOINTS[kind]
         lines.append(
             f"| `{path}` | {_fmt(f['rps'])} | {_fmt(f['p50_ms'])} | {_fmt(f['p99_ms'])} | {f['errors']} |"
         )

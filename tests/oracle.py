@@ -276,3 +276,140 @@ def report_breakdowns(metrics: dict[str, Any]) -> dict[str, list[dict[str, Any]]
         name: breakdown_items(metrics["breakdowns"][name], metrics["classified_calls"])
         for name in BREAKDOWN_FIELDS
     }
+
+
+# --- comparisons and anomaly flags ---------------------------------------------------------------
+
+# The percentage inside each nested KPI object: a nested KPI's headline number.
+_PERCENT_KEYS = {
+    "non_convertible_calls_with_carrier_not_qualified": "percentage",
+    "carrier_not_qualified": "percentage",
+    "non_convertible_calls": "percentage",
+    "carrier_transfer_over_total_call_attempts": "carrier_asked_percentage",
+    "successfully_transferred_for_booking": "successfully_transferred_for_booking_percentage",
+}
+# Rate KPIs: (numerator, denominator, scale) of the unrounded headline value.
+RATE_KPIS: dict[str, tuple[str, str, float]] = {
+    "avg_minutes_per_call": ("total_duration_seconds", "total_calls", 1 / 60),
+    "success_rate_percent": ("success_calls", "classified_calls", 100.0),
+    "non_convertible_calls_with_carrier_not_qualified": (
+        "non_convertible_or_not_qualified_calls",
+        "classified_calls",
+        100.0,
+    ),
+    "non_convertible_calls": ("non_convertible_calls", "classified_calls", 100.0),
+    "carrier_not_qualified": ("carrier_not_qualified_calls", "classified_calls", 100.0),
+    "carrier_transfer_over_total_call_attempts": ("carrier_asked_transfer_calls", "classified_calls", 100.0),
+    "successfully_transferred_for_booking": ("transferred_for_booking_calls", "classified_calls", 100.0),
+}
+
+
+def headline_values(kpis: dict[str, Any]) -> dict[str, Any]:
+    """Each KPI's headline number from a report's `kpis`: the value, or a nested object's percentage."""
+    return {key: value[_PERCENT_KEYS[key]] if key in _PERCENT_KEYS else value for key, value in kpis.items()}
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def report_comparisons(
+    daily: dict[tuple[str, date], dict[str, Any]],
+    org_id: str,
+    start: date,
+    end: date,
+    *,
+    min_calls: int,
+    first_mart_day: date | None = None,
+) -> dict[str, dict[str, dict[str, Any] | None]]:
+    """The report's `comparisons`: the n days before and the same n days a week earlier.
+
+    `daily` is `daily_metrics` (days without calls absent); a period reaching before
+    `first_mart_day` (no mart row) or with fewer than `min_calls` calls is not compared.
+    """
+
+    def period(first: date, last: date) -> dict[str, Any]:
+        return combine_metrics(daily.get((org_id, d), empty_metrics()) for d in _days(first, last))
+
+    length = (end - start).days + 1
+    current = headline_values(report_kpis(period(start, end)))
+    result: dict[str, dict[str, dict[str, Any] | None]] = {key: {} for key in current}
+    for name, shift in (("previous_day", length), ("previous_week", 7)):
+        first, last = start - timedelta(days=shift), end - timedelta(days=shift)
+        metrics = period(first, last)
+        comparable = (first_mart_day is None or first >= first_mart_day) and metrics[
+            "total_calls"
+        ] >= min_calls
+        earlier = headline_values(report_kpis(metrics)) if comparable else None
+        for key, value in current.items():
+            if earlier is None:
+                result[key][name] = None
+                continue
+            before = earlier[key]
+            delta = None if value is None or before is None else round(value - before, 2)
+            percent = None if delta is None or not before else round(delta / before * 100, 2)
+            result[key][name] = {"value": before, "delta": delta, "delta_percent": percent}
+    return result
+
+
+def _rate(metrics: dict[str, Any] | None, kpi: str) -> tuple[float | None, int]:
+    """(unrounded headline value or None, denominator) of a rate KPI on a day."""
+    if metrics is None:
+        return None, 0
+    numerator, denominator, scale = RATE_KPIS[kpi]
+    calls = metrics[denominator]
+    if not calls:
+        return None, 0
+    if scale == 100.0:
+        return 100 * metrics[numerator] / calls, calls
+    return metrics[numerator] * 1 / 60 / calls, calls
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def anomaly_flags(
+    daily: dict[tuple[str, date], dict[str, Any]],
+    org_id: str,
+    day: date,
+    *,
+    weeks: int,
+    min_calls: int,
+    min_baseline_days: int,
+    threshold: float,
+) -> list[dict[str, Any]]:
+    """The rate KPIs flagged on `day` (unrounded), in RATE_KPIS order.
+
+    Baseline: the same weekday of the `weeks` weeks before, days whose denominator is at least
+    `min_calls`; robust z = |x - median| / (1.4826 * MAD), falling back to 1.253314 * the mean
+    absolute deviation when MAD is 0, unbounded (None) when that is 0 too.
+    """
+    flags = []
+    for kpi in RATE_KPIS:
+        value, calls = _rate(daily.get((org_id, day)), kpi)
+        baseline = []
+        for week in range(1, weeks + 1):
+            earlier, earlier_calls = _rate(daily.get((org_id, day - timedelta(days=7 * week))), kpi)
+            if earlier is not None and earlier_calls >= min_calls:
+                baseline.append(earlier)
+        if value is None or calls < min_calls or len(baseline) < min_baseline_days:
+            continue
+        median = _median(baseline)
+        if value == median:
+            continue
+        deviations = [abs(v - median) for v in baseline]
+        mad, mean_deviation = _median(deviations), sum(deviations) / len(deviations)
+        z = None
+        if mad > 0:
+            z = abs(value - median) / (1.4826 * mad)
+        elif mean_deviation > 0:
+            z = abs(value - median) / (1.253314 * mean_deviation)
+        if z is None or z > threshold:
+            direction = "up" if value > median else "down"
+            flags.append(
+                {"kpi": kpi, "value": value, "baseline_median": median, "z": z, "direction": direction}
+            )
+    return flags

@@ -1,7 +1,11 @@
 {#- Which organization days a run (re)builds. Vars (all optional):
       refresh_start_date / refresh_end_date  local dates, inclusive (backfill, late data)
       refresh_org_ids                        limit to these organizations (all their days when no dates)
-    Without them: every day on a first build or --full-refresh; otherwise the watermark decides. -#}
+    Without them: every day on a first build or --full-refresh; otherwise the watermark decides.
+    The service passes the window in environment variables instead (DBT_REFRESH_START_DATE,
+    DBT_REFRESH_END_DATE, DBT_REFRESH_ORG_IDS comma-separated): a changed var makes dbt re-parse
+    the whole project, a changed environment variable only the files that read it. A var set on
+    the command line wins. -#}
 
 {% macro mart_relations() %}
     {%- set relations = [] -%}
@@ -12,7 +16,7 @@
 {% endmacro %}
 
 {% macro validated_date(name) %}
-    {%- set value = var(name) -%}
+    {%- set value = var(name) or env_var('DBT_' ~ name | upper, '') -%}
     {%- if value is none or value == '' -%}{{ return(none) }}{%- endif -%}
     {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value | string) -%}
         {{ exceptions.raise_compiler_error("Var " ~ name ~ " must be a date YYYY-MM-DD, got: " ~ value) }}
@@ -21,7 +25,7 @@
 {% endmacro %}
 
 {% macro validated_org_ids() %}
-    {%- set org_ids = var('refresh_org_ids') or [] -%}
+    {%- set org_ids = var('refresh_org_ids') or env_var('DBT_REFRESH_ORG_IDS', '') or [] -%}
     {%- if org_ids is string -%}{%- set org_ids = org_ids.split(',') -%}{%- endif -%}
     {%- for org_id in org_ids -%}
         {%- if not modules.re.match('^[A-Za-z0-9._:-]{1,128}$', org_id) -%}
@@ -66,9 +70,20 @@
 {% endmacro %}
 
 {#- Incremental marts first delete the days being rebuilt, then append them again: running the
-    same window twice leaves identical rows, and days outside the window are untouched. -#}
+    same window twice leaves identical rows, and days outside the window are untouched.
+    DBT_REFRESH_APPEND_ONLY=1 skips the delete: set by the service for the 2nd..nth slice of a sliced
+    full refresh only, whose days cannot be in the marts yet (the first slice recreated them); a
+    lightweight DELETE costs a mutation over every part of the table, whatever it deletes. -#}
+{% macro refresh_append_only() %}
+    {%- set value = env_var('DBT_REFRESH_APPEND_ONLY', '') -%}
+    {%- if value not in ('', '0', '1') -%}
+        {{ exceptions.raise_compiler_error("DBT_REFRESH_APPEND_ONLY must be 0 or 1, got: " ~ value) }}
+    {%- endif -%}
+    {{ return(value == '1') }}
+{% endmacro %}
+
 {% macro delete_refresh_window() %}
-    {%- if is_incremental() -%}
+    {%- if is_incremental() and not refresh_append_only() -%}
     delete from {{ this }}
     where (org_id, report_date) in (select org_id, report_date from {{ ref('int_refresh_window') }})
     {%- endif -%}

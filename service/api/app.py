@@ -21,6 +21,7 @@ from reports_store import StoreError
 from reports_store import UnknownOrganization as StoreUnknownOrganization
 from reports_store.rules import UnknownTimezone
 from service.api.deps import ServiceState
+from service.api.fast_path import GZIP_MINIMUM_SIZE, FastPathApp
 from service.api.limits import ConcurrencyLimiter
 from service.api.routers import access, dashboard, docs, live, notifications, orgs, reports, system
 from service.core.config import Settings, get_settings
@@ -59,7 +60,7 @@ def _prepare(state: ServiceState) -> None:
         state.starting = False
 
 
-def create_app(settings: Settings | None = None, *, url: str | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, url: str | None = None) -> FastPathApp:
     settings = settings or get_settings()
     catalog = load_catalog(settings.dbt_project_dir)  # the live endpoints follow it
 
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
                 marker.unlink()
             services.close()
 
-    app = FastAPI(
+    app = FastPathApp(
         title="Call analytics",
         version="1.0",
         description="Per-organization daily call metrics from dbt marts, stored daily reports, organizations.",
@@ -111,12 +112,14 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
         docs_url=None,  # served by routers/docs.py from local files
         redoc_url=None,
     )
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_SIZE)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
     install_observability(app, settings)  # outermost: request ids, metrics and access lines see it all
+    # In front of all of it: cached stored and live reports answered without the framework.
+    app.enable_fast_path(cors=bool(settings.cors_origins))
     for router in (
         live.build_router(catalog),
         reports.router,

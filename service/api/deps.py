@@ -50,9 +50,27 @@ def get_services(state: State) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_principal(state: State, authorization: Annotated[str | None, Header()] = None) -> Principal:
+# -- the credential check, one implementation for the dependencies and the fast path (fast_path.py) --
+
+
+def authenticate(state: ServiceState, authorization: str | None) -> Principal:
     """Who is asking: 401 without a valid token when API_KEY is set; everyone is admin without it."""
     return state.services.tokens.authenticate(authorization)
+
+
+def readable_org(state: ServiceState, principal: Principal, org_id: str | None) -> str | None:
+    """The org_id a read is about, once this principal may read it (403 otherwise, known or not)."""
+    return principal.readable_org_id(org_id, state.settings.org_id)
+
+
+def authorize_read(state: ServiceState, authorization: str | None, org_id: str | None) -> str | None:
+    """Token -> principal -> organization access, as a Reader route with `org_id` checks them."""
+    return readable_org(state, authenticate(state, authorization), org_id)
+
+
+def get_principal(state: State, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """Who is asking: 401 without a valid token when API_KEY is set; everyone is admin without it."""
+    return authenticate(state, authorization)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -99,7 +117,7 @@ def readable_org_id(
     state: State, principal: Annotated[Principal, Reader], org_id: OrgIdQuery = None
 ) -> str | None:
     """The org_id a read is about, once this principal may read it (403 otherwise, known or not)."""
-    return principal.readable_org_id(org_id, state.settings.org_id)
+    return readable_org(state, principal, org_id)
 
 
 ReadableOrgId = Annotated[str | None, Depends(readable_org_id)]

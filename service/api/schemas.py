@@ -85,8 +85,10 @@ class RevisionSummary(BaseModel):
 class ReportChange(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    path: str = Field(description="Dotted path of the value, list items by label: kpis.total_calls, "
-                      "breakdowns.call_stage[TRANSFER_SUCCEEDED].count.")
+    path: str = Field(
+        description="Dotted path of the value, list items by label: kpis.total_calls, "
+        "breakdowns.call_stage[TRANSFER_SUCCEEDED].count."
+    )
     from_: Any = Field(alias="from", description="The value in the older revision (null: absent).")
     to: Any = Field(description="The value in the newer revision (null: absent).")
 

@@ -20,7 +20,9 @@ locally and fail in production, so the driver behaves like a server's HTTP inter
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
+from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import DatabaseError
@@ -85,13 +87,31 @@ def multi_statement_error(parser_message: str) -> str:
     return f"{head} . (SYNTAX_ERROR)\n{MULTI_STATEMENTS_HINT}"
 
 
+# Opening a clickhouse-connect client on the engine and closing it cost 0.1-0.3 s each, twice per
+# dbt invocation (dbt's connections); the service refreshes often, so one client per directory and
+# settings is kept for the life of the process (the engine itself is process-wide anyway).
+_clients: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _shared_client(path: Path, settings: dict[str, Any]) -> Any:
+    # A session id is new per dbt connection and means nothing to the embedded engine.
+    key = (str(path), tuple(sorted((k, str(v)) for k, v in settings.items() if k != "session_id")))
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = clickhouse_connect.get_client(interface="chdb", path=str(path), settings=settings)
+            _clients[key] = client
+        return client
+
+
 class ChdbClient(ChHttpClient):
     """dbt-clickhouse's HTTP client wrapper running on an embedded chDB engine."""
 
     def _create_client(self, credentials):
         path = Path(credentials.host).resolve()
         claim_embedded(path)
-        return clickhouse_connect.get_client(interface="chdb", path=str(path), settings=self._conn_settings)
+        return _shared_client(path, self._conn_settings)
 
     def query(self, sql, **kwargs):
         self._refuse_multi_statements(sql)
@@ -117,8 +137,15 @@ class ChdbClient(ChHttpClient):
                 raise DbtDatabaseError(multi_statement_error(str(ex))) from None
 
     def close(self):
-        # Clients share the process-wide engine; closing one handle keeps the engine open.
-        self._client.close()
+        # The client (and its session) is shared and kept for the next invocation (see
+        # _shared_client); what a closed connection would have dropped goes now: the session's
+        # temporary tables (unit tests and some materializations create them).
+        try:
+            temporary = self._client.query("SELECT name FROM system.tables WHERE is_temporary").result_rows
+            for (name,) in temporary:
+                self._client.command(f"DROP TEMPORARY TABLE IF EXISTS `{name.replace('`', '``')}`")
+        finally:
+            self._discard_dedicated_pool()
 
 
 def _warn_grants_skipped() -> None:

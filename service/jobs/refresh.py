@@ -16,7 +16,15 @@ from pathlib import Path
 
 from reports_store import MartVersion, ReportStore
 from service.core.config import Settings
-from service.core.dbt_runner import DBT_LOCK, MODEL_COMMANDS, DbtOutcome, refresh_marts, run_dbt
+from service.core.dbt_runner import (
+    DBT_LOCK,
+    MODEL_COMMANDS,
+    DbtOutcome,
+    SliceProgress,
+    is_plain_full_refresh,
+    refresh_marts,
+    run_dbt,
+)
 from service.core.errors import RefreshFailed
 from service.core.warehouse import get_client
 from service.reports.catalog import load_catalog
@@ -50,24 +58,46 @@ class Refresher:
         org_ids: Sequence[str] | None = None,
         *,
         full_refresh: bool = False,
+        progress: SliceProgress | None = None,
     ) -> DbtOutcome:
-        """Refresh the marts (a window, or the watermark's days) and record the rebuilt days' versions."""
+        """Refresh the marts (a window, or the watermark's days) and record the rebuilt days' versions.
+
+        Large windows and full refreshes run in slices (`progress(done, total)`); each slice's days
+        are recorded as it lands. With the marts missing, a plain refresh is a (sliced) full build.
+        """
         with DBT_LOCK:
+            if start is None and end is None and not org_ids and not self.marts_exist():
+                full_refresh = True
             outcome = self._timed(
                 "run",
                 lambda: refresh_marts(
-                    self.settings, start=start, end=end, org_ids=org_ids, full_refresh=full_refresh
+                    self.settings,
+                    start=start,
+                    end=end,
+                    org_ids=org_ids,
+                    full_refresh=full_refresh,
+                    progress=progress,
+                    on_slice=self.after_refresh,
                 ),
             )
             if not outcome.success:
                 detail = outcome.error or "; ".join(outcome.failures) or "see the dbt log"
                 raise RefreshFailed(f"dbt refresh failed: {detail.splitlines()[0]}")
-            self.after_refresh()
         return outcome
 
     def run_dbt_command(self, args: Sequence[str], *, capture_output: bool = False) -> DbtOutcome:
         """Any dbt command; one that rebuilt models is followed by `after_refresh`."""
         with DBT_LOCK:
+            if is_plain_full_refresh(args):  # in slices, each recorded as it lands
+                return self._timed(
+                    "run",
+                    lambda: refresh_marts(
+                        self.settings,
+                        full_refresh=True,
+                        on_slice=self.after_refresh,
+                        capture_output=capture_output,
+                    ),
+                )
             outcome = self._timed(
                 args[0] if args else "help",
                 lambda: run_dbt(args, self.settings, capture_output=capture_output),

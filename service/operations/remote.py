@@ -126,7 +126,9 @@ class RemoteOperations:
         return self._request("GET", path, params=params)
 
     def report_revisions(self, org_id: str | None, day: date) -> list[dict[str, Any]]:
-        return self._request("GET", f"/api/reports/{day.isoformat()}/revisions", params=_params(org_id=org_id))
+        return self._request(
+            "GET", f"/api/reports/{day.isoformat()}/revisions", params=_params(org_id=org_id)
+        )
 
     def report_diff(
         self, org_id: str | None, day: date, from_revision: int | None, to_revision: int | None

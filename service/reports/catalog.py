@@ -5,6 +5,12 @@ agg_daily_org_breakdowns (models/marts/_marts.yml) declare each KPI and breakdow
 JSON, the live endpoints, the stored-report summaries and the dashboard (`GET /api/catalog`) all
 follow them. Adding a KPI is SQL plus YAML.
 
+Each KPI has one headline value (`Kpi.headline_value`: the number, or a nested object's
+percentage) that the summaries, the comparisons, the anomaly flags (the dbt model
+agg_daily_org_kpi_baselines computes it with the same operations) and the dashboard all use.
+The business-rule vars the service needs (`comparison_min_calls`) are read from the project's
+`vars`, like every other rule: dbt_project.yml is the one place to tune them.
+
 `metrics_version` hashes what defines the numbers: the models' and macros' raw SQL, the report
 declaration and the business-rule vars. Compiled SQL is left out on purpose: it embeds the
 refresh window, which would change the version with every refresh.
@@ -28,6 +34,8 @@ BREAKDOWNS_MODEL = "agg_daily_org_breakdowns"
 MARTS_YAML = Path("models/marts/_marts.yml")
 # Vars that select what to rebuild, not what the numbers mean.
 WINDOW_VARS = frozenset({"refresh_start_date", "refresh_end_date", "refresh_org_ids"})
+# The mart column counting a day's calls: what comparison_min_calls is measured against.
+CALLS_COLUMN = "total_calls"
 
 _M = TypeVar("_M", bound=BaseModel)
 KpiFormat = Literal["int", "decimal", "percent", "share"]
@@ -99,12 +107,24 @@ class Kpi(BaseModel):
             return None
         return round(numerator * self.multiply_by / self.divide_by / denominator, 2)
 
-    def summary_value(self, kpis: dict[str, Any]) -> Any:
-        """The value report listings show: the number, or a nested object's percentage."""
-        value = kpis.get(self.key)
+    @property
+    def is_rate(self) -> bool:
+        """A KPI with a denominator: the ones anomaly flags watch."""
+        return self.denominator is not None
+
+    def headline(self, value: Any) -> Any:
+        """The headline number of this KPI's report value: itself, or a nested object's percentage."""
         if self.object_keys is not None and isinstance(value, dict):
             return value.get(self.object_keys.percentage)
         return value
+
+    def headline_value(self, metrics: dict[str, float]) -> float | int | None:
+        """The headline number from summed mart columns (as shown in the report)."""
+        return self.headline(self.value(metrics))
+
+    def summary_value(self, kpis: dict[str, Any]) -> Any:
+        """The value report listings show: the headline number of the report's KPI value."""
+        return self.headline(kpis.get(self.key))
 
 
 class Breakdown(BaseModel):
@@ -123,14 +143,24 @@ class Catalog(BaseModel):
     metrics_version: str
     kpis: tuple[Kpi, ...]
     breakdowns: tuple[Breakdown, ...]
+    # Var comparison_min_calls: an earlier period with fewer calls is not compared.
+    comparison_min_calls: int
 
     @property
     def metric_columns(self) -> list[str]:
-        """The mart columns the KPIs read."""
+        """The mart columns the KPIs read, and the calls column comparisons need."""
         columns = {kpi.numerator for kpi in self.kpis} | {
             kpi.denominator for kpi in self.kpis if kpi.denominator
         }
-        return sorted(columns)
+        return sorted(columns | {CALLS_COLUMN})
+
+    @property
+    def kpi_order(self) -> dict[str, int]:
+        """Each KPI key's position in the YAML (to list anomalies in catalogue order)."""
+        return {kpi.key: i for i, kpi in enumerate(self.kpis)}
+
+    def headline_values(self, metrics: dict[str, float]) -> dict[str, float | int | None]:
+        return {kpi.key: kpi.headline_value(metrics) for kpi in self.kpis}
 
     @property
     def breakdown_keys(self) -> tuple[str, ...]:
@@ -202,7 +232,20 @@ def read_catalog(project_dir: Path) -> Catalog:
     if missing:
         raise CatalogError(f"report breakdowns {missing} are not in the var breakdown_dimensions")
     version = _metrics_version(project_dir, [kpis_raw, breakdowns_raw], rules)
-    return Catalog(metrics_version=version, kpis=kpis, breakdowns=breakdowns)
+    return Catalog(
+        metrics_version=version,
+        kpis=kpis,
+        breakdowns=breakdowns,
+        comparison_min_calls=_count_var(rules, "comparison_min_calls"),
+    )
+
+
+def _count_var(rules: dict[str, Any], name: str) -> int:
+    """A non-negative integer var of dbt_project.yml (its only definition: no default here)."""
+    value = rules.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CatalogError(f"var {name} in dbt_project.yml must be an integer >= 0, got {value!r}")
+    return value
 
 
 def _validated(model: type[_M], item: Any, where: str) -> _M:

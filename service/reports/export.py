@@ -48,7 +48,11 @@ def export_row(catalog: Catalog, report_date: date, revision: int, report: dict[
     row: dict[str, Any] = {"report_date": report_date, "revision": revision}
     for kpi in catalog.kpis:
         count, denominator = _counts(kpi, kpis, sums)
-        row |= {kpi.key: kpi.summary_value(kpis), f"{kpi.key}_count": count, f"{kpi.key}_denominator": denominator}
+        row |= {
+            kpi.key: kpi.summary_value(kpis),
+            f"{kpi.key}_count": count,
+            f"{kpi.key}_denominator": denominator,
+        }
     return row
 
 

@@ -15,7 +15,7 @@ from service.core.config import Settings
 from service.core.dbt_runner import DBT_LOCK
 from service.core.errors import InvalidInput
 from service.core.warehouse import get_client
-from service.reports.builder import build_report
+from service.reports.builder import build_report, history_start
 from service.reports.catalog import load_catalog
 from service.reports.marts import read_mart_days
 
@@ -87,11 +87,19 @@ class LiveReports:
             generation = self.generation
         catalog = load_catalog(self.settings.dbt_project_dir)
         with DBT_LOCK:
+            # Earlier days for the comparisons and the anomaly flags come in the same pass.
             days = read_mart_days(
-                self.client(), self.settings.dbt_schema, catalog, [org.org_id], window.start, window.end
+                self.client(),
+                self.settings.dbt_schema,
+                catalog,
+                [org.org_id],
+                window.start,
+                window.end,
+                history_from=history_start(window.start, window.end),
+                anomalies=True,
             )
         mart_days = [days[(org.org_id, d)] for d in window.days if (org.org_id, d) in days]
-        report = build_report(org, window.start, window.end, mart_days, catalog)
+        report = build_report(org, window.start, window.end, mart_days, catalog, history=days)
         # A window reaching today holds a day that is not over: its numbers will still grow.
         report["partial"] = window.end >= today_in(zone(org.timezone))
         refreshed = max((d.refreshed_at for d in mart_days if d.refreshed_at), default=None)

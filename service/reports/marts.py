@@ -1,18 +1,37 @@
-"""Reading the marts: one MartDay per organization and local date, two queries for any size."""
+"""Reading the marts: one MartDay per organization and local date, three queries for any size.
+
+A report read also takes the earlier days its comparisons need (metrics only, in the same metrics
+query: the date range is widened) and its days' anomaly flags (one query of the baselines model).
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import orjson
 from clickhouse_connect.driver.client import Client
 
+from service.core.calendar import FIRST_DATE
 from service.reports.catalog import BREAKDOWNS_MODEL, METRICS_MODEL, Catalog
 
 REPORT_TABLES = (METRICS_MODEL, BREAKDOWNS_MODEL)
+# A view over the metrics mart: any `dbt run` (re)creates it, so it is not part of "the marts
+# exist" (which turns a missing mart into a full rebuild).
+BASELINES_MODEL = "agg_daily_org_kpi_baselines"
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """A rate KPI flagged on a day by agg_daily_org_kpi_baselines (unrounded numbers)."""
+
+    kpi: str
+    value: float
+    baseline_median: float
+    z: float | None  # None: unbounded (the baseline is flat and the day differs)
+    direction: str
 
 
 @dataclass
@@ -24,6 +43,7 @@ class MartDay:
     metrics: dict[str, float]
     breakdowns: dict[str, dict[str | None, int]]
     refreshed_at: datetime | None
+    anomalies: list[Anomaly] = field(default_factory=list)
 
     def fingerprint(self) -> str:
         """A hash of the numbers only, so rebuilding a day with the same data keeps it."""
@@ -39,15 +59,30 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def read_mart_days(
-    client: Client, schema: str, catalog: Catalog, org_ids: Sequence[str], start: date, end: date
+    client: Client,
+    schema: str,
+    catalog: Catalog,
+    org_ids: Sequence[str],
+    start: date,
+    end: date,
+    *,
+    history_from: date | None = None,
+    anomalies: bool = False,
 ) -> dict[tuple[str, date], MartDay]:
-    """Mart rows of `org_ids` for local dates [start, end] in database `schema`."""
+    """Mart rows of `org_ids` for local dates [start, end] in database `schema`.
+
+    `history_from` (before `start`) widens the metrics query to the earlier days comparisons
+    need: those days carry metrics only (no breakdowns, no anomalies). `anomalies` adds the
+    flags of [start, end] from the baselines model (one more query).
+    """
     params = {"org_ids": list(org_ids), "start": start, "end": end}
     columns = catalog.metric_columns
+    # Never before ClickHouse's first Date: a report of 1970-01-01 just has no earlier days.
+    first = max(min(history_from, start), FIRST_DATE) if history_from else start
     metrics = client.query(
         f"SELECT org_id, report_date, refreshed_at, {', '.join(columns)} FROM {schema}.{METRICS_MODEL} "
-        "WHERE org_id IN {org_ids:Array(String)} AND report_date BETWEEN {start:Date} AND {end:Date}",
-        parameters=params,
+        "WHERE org_id IN {org_ids:Array(String)} AND report_date BETWEEN {first:Date} AND {end:Date}",
+        parameters=params | {"first": first},
     )
     days: dict[tuple[str, date], MartDay] = {}
     for org_id, report_date, refreshed_at, *values in metrics.result_rows:
@@ -64,7 +99,25 @@ def read_mart_days(
         day = days.get((org_id, report_date))
         if day is not None:
             day.breakdowns.setdefault(dimension, {})[value] = count
+    if anomalies:
+        _attach_anomalies(client, schema, params, days)
     return days
+
+
+def _attach_anomalies(
+    client: Client, schema: str, params: dict[str, object], days: dict[tuple[str, date], MartDay]
+) -> None:
+    """The flagged KPIs of each day in [start, end], from the baselines view (one query)."""
+    rows = client.query(
+        f"SELECT org_id, report_date, kpi, value, baseline_median, z, direction FROM {schema}.{BASELINES_MODEL} "
+        "WHERE org_id IN {org_ids:Array(String)} AND report_date BETWEEN {start:Date} AND {end:Date} "
+        "AND is_anomaly",
+        parameters=params,
+    )
+    for org_id, report_date, kpi, value, median, z, direction in rows.result_rows:
+        day = days.get((org_id, report_date))
+        if day is not None:
+            day.anomalies.append(Anomaly(kpi, value, median, z, direction))
 
 
 def marts_exist(client: Client, schema: str) -> bool:

@@ -18,7 +18,14 @@ from service.reports.catalog import load_catalog
 from service.reports.diff import diff_reports
 from service.reports.export import export_columns, export_row
 
-REVISION_FIELDS = ("revision", "generated_at", "reason", "metrics_version", "mart_refreshed_at", "input_watermark")
+REVISION_FIELDS = (
+    "revision",
+    "generated_at",
+    "reason",
+    "metrics_version",
+    "mart_refreshed_at",
+    "input_watermark",
+)
 
 
 def is_stale(stored: StoredReport | ReportRevision, versions: dict[date, MartVersion]) -> bool:

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from service.core.calendar import today_in, zone
+from service.core.config import Settings
 from tests.conftest import load_demo_data, make_settings
 from tests.service.api.conftest import serve  # noqa: F401 - the fixture that starts the service
 
@@ -71,6 +72,7 @@ def browser() -> Iterator[Any]:
 class Dashboard:
     url: str
     orgs: list[dict[str, Any]]
+    settings: Settings  # the service's: tests may write to its report store directly
     yesterday: dict[str, date] = field(default_factory=dict)
     catalog: dict[str, Any] = field(default_factory=dict)  # GET /api/catalog, which the page follows
 
@@ -106,7 +108,7 @@ def dashboard(serve) -> Dashboard:  # noqa: F811 - the imported fixture
     headers = {"Authorization": f"Bearer {API_KEY}"}
     with httpx.Client(base_url=service.url, headers=headers, timeout=120) as client:
         orgs = client.get("/api/orgs").json()
-    board = Dashboard(service.url, orgs)
+    board = Dashboard(service.url, orgs, settings)
     board.catalog = board.get("/api/catalog")
     with board.client(admin=True) as client:
         for org in orgs:

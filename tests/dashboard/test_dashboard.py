@@ -1198,3 +1198,369 @@ def test_api_docs_render_without_the_internet(browser, dashboard):
         assert not outside, f"the docs asked for files outside the service: {outside}"
     finally:
         context.close()
+
+
+# ---- comparisons, anomaly flags and revisions ----------------------------------------------------
+
+
+def _signed(value: float, text: str) -> str:
+    return ("+" if value > 0 else "\u2212" if value < 0 else "") + text
+
+
+def expected_delta(kpi: dict[str, Any], entry: dict[str, Any] | None) -> str:
+    """A comparison as a card shows it: percentage points for rates, a count or number with its
+    relative change otherwise, "—" without one."""
+    if entry is None or entry["delta"] is None:
+        return "—"
+    delta, percent = entry["delta"], entry["delta_percent"]
+    if delta == 0:
+        return "no change"
+    relative = "" if percent is None else f" ({_signed(percent, f'{abs(percent):,.2f}')}%)"
+    if kpi["format"] in ("percent", "share"):
+        return _signed(delta, f"{abs(delta):,.2f} pts")
+    if kpi["format"] == "int":
+        return _signed(delta, f"{abs(delta):,}") + relative
+    unit = f" {kpi['unit']}" if kpi["unit"] else ""
+    return _signed(delta, f"{abs(delta):,.2f}{unit}") + relative
+
+
+def shown_comparisons(page, key: str) -> list[dict[str, str]]:
+    return page.eval_on_selector_all(
+        f'[data-kpi="{key}"] .kpi-compare .delta',
+        """spans => spans.map(s => ({name: s.dataset.compare, value: s.querySelector('.delta-value').textContent,
+                                    text: s.textContent, title: s.title}))""",
+    )
+
+
+def test_cards_compare_with_the_previous_day_and_week(page, dashboard):
+    """A stored day's cards carry its comparisons as the API computed them, in words and signs
+    (never colour alone) with a tooltip naming the earlier day; a report without comparisons (an
+    older stored one) shows none; a live range compares with the days before it."""
+    org_id = dashboard.orgs[0]["org_id"]
+    yesterday = dashboard.yesterday[org_id]
+    day = (yesterday - timedelta(days=2)).isoformat()
+    report = dashboard.get(f"/api/reports/{day}", org_id=org_id)
+    comparisons = report["comparisons"]
+    # The demo data has the day before (so it compares) but not the week before (so it does not).
+    assert any(c["previous_day"] for c in comparisons.values()), comparisons
+    page.goto(f"{dashboard.url}/?org={org_id}&date={day}")
+    wait_shown(page, org_id, day)
+    before = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+    weekday = date.fromisoformat(day).strftime("%a")
+    checked = 0
+    for kpi in dashboard.catalog["kpis"]:
+        if kpi["key"] not in report["kpis"]:
+            continue
+        entries = comparisons[kpi["key"]]
+        shown = shown_comparisons(page, kpi["key"])
+        assert [s["name"] for s in shown] == ["previous_day", "previous_week"], shown
+        assert [s["value"] for s in shown] == [
+            expected_delta(kpi, entries["previous_day"]),
+            expected_delta(kpi, entries["previous_week"]),
+        ], kpi["key"]
+        assert shown[0]["text"].endswith(" vs previous day")
+        assert shown[1]["text"].endswith(f" vs previous {weekday}")
+        assert f"({_long_date(before)})" in shown[0]["title"]
+        if entries["previous_day"] and entries["previous_day"]["delta"]:
+            earlier = entries["previous_day"]["value"]
+            assert ("▲" if entries["previous_day"]["delta"] > 0 else "▼") in shown[0]["text"]
+            assert kpi["format"] in ("percent", "share") or f"{earlier:,}" in shown[0]["title"]
+            checked += 1
+        if entries["previous_week"] is None:
+            assert "no comparison" in shown[1]["title"]
+    assert checked, "no card compared with the previous day"
+    # The day has one revision: a small note, no history panel.
+    expect(page.locator("#revision-fact")).to_have_text("1 (the only one)")
+    expect(page.locator("#history")).to_be_hidden()
+    expect(page.locator("#revision-notice")).to_be_hidden()
+
+    # A stored report from before comparisons and anomaly flags existed shows neither.
+    def without_comparisons(route):
+        response = route.fetch()
+        old = {k: v for k, v in response.json().items() if k not in ("comparisons", "anomalies")}
+        route.fulfill(response=response, json=old)
+
+    page.route(f"**/api/reports/{day}?*", without_comparisons)
+    page.reload()
+    wait_shown(page, org_id, day)
+    expect(page.locator("[data-kpi]").first).to_be_visible()
+    expect(page.locator(".kpi-compare")).to_have_count(0)
+    expect(page.locator(".kpi-anomaly")).to_have_count(0)
+    page.unroute(f"**/api/reports/{day}?*")
+
+    # A live range of two days compares with the two days before it and the same days a week earlier.
+    start, end = (yesterday - timedelta(days=2)).isoformat(), (yesterday - timedelta(days=1)).isoformat()
+    live = dashboard.get("/daily-report", org_id=org_id, start_date=start, end_date=end)
+    page.goto(f"{dashboard.url}/?org={org_id}&start={start}&end={end}")
+    wait_shown(page, org_id, start, end, source="live")
+    total = next(k for k in dashboard.catalog["kpis"] if k["key"] == "total_calls")
+    shown = shown_comparisons(page, "total_calls")
+    assert [s["value"] for s in shown] == [
+        expected_delta(total, live["comparisons"]["total_calls"]["previous_day"]),
+        expected_delta(total, live["comparisons"]["total_calls"]["previous_week"]),
+    ]
+    assert shown[0]["text"].endswith(" vs previous 2 days")
+    assert shown[1]["text"].endswith(" vs same days a week earlier")
+    expect(page.locator("#history")).to_be_hidden()  # live reports have no revisions
+
+
+def bypassing_csp(browser, dashboard) -> tuple[Any, Any, list[str]]:
+    """A signed-in tab that axe can be injected into, and the script errors it records."""
+    context = with_token(
+        browser.new_context(
+            viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="UTC", bypass_csp=True
+        )
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return context, page, errors
+
+
+def test_an_anomalous_kpi_is_marked_on_its_card(browser, dashboard):
+    """A stored revision whose report flags two KPIs (written through the report store, as a
+    job would store it): both cards say so in words with their usual value and z, the badge counts
+    them, the history lists the new revision and its changes; axe finds no serious issue."""
+    from reports_store import open_store
+
+    org_id = dashboard.orgs[1]["org_id"]
+    day = (dashboard.yesterday[org_id] - timedelta(days=4)).isoformat()
+    report = dashboard.get(f"/api/reports/{day}", org_id=org_id)
+    rate = report["kpis"]["success_rate_percent"]
+    share = report["kpis"]["carrier_transfer_over_total_call_attempts"]["carrier_asked_percentage"]
+    assert rate is not None and share is not None, report["kpis"]
+    flags = [
+        {"kpi": "success_rate_percent", "value": rate, "baseline_median": round(rate + 9.2, 2), "z": -4.2,
+         "direction": "down"},
+        {"kpi": "carrier_transfer_over_total_call_attempts", "value": share,
+         "baseline_median": round(share / 2, 2), "z": None, "direction": "up"},
+    ]  # fmt: skip
+    body = {k: v for k, v in report.items() if k not in ("stale", "revision", "partial")}
+    with open_store(dashboard.settings.reports_store_url) as store:
+        assert store.save_report(
+            org_id, date.fromisoformat(day), body | {"anomalies": flags}, reason="manual"
+        )
+    count = len(dashboard.get(f"/api/reports/{day}/revisions", org_id=org_id))
+
+    context, page, errors = bypassing_csp(browser, dashboard)
+    try:
+        page.goto(f"{dashboard.url}/?org={org_id}&date={day}")
+        wait_shown(page, org_id, day)
+        low = page.locator('[data-kpi="success_rate_percent"]')
+        expect(low).to_have_class(re.compile(r"\banomalous\b"))
+        expect(low).to_have_attribute("data-anomaly", "down")
+        expect(low.locator(".kpi-anomaly")).to_have_text(
+            f"!Unusually low: {_pct(rate)} vs usual {_pct(flags[0]['baseline_median'])}, z = \u22124.2"
+        )
+        high = page.locator('[data-kpi="carrier_transfer_over_total_call_attempts"]')
+        expect(high.locator(".kpi-anomaly")).to_have_text(
+            f"!Unusually high: {_pct(share)} vs usual {_pct(flags[1]['baseline_median'])}, "
+            "the usual value never varies"
+        )
+        expect(high.locator(".kpi-anomaly")).to_have_attribute(
+            "title", re.compile("median of the same weekday")
+        )
+        expect(page.locator(".kpi.anomalous")).to_have_count(2)
+        expect(page.locator(".kpi-anomaly .anomaly-icon").first).to_have_attribute("aria-hidden", "true")
+        expect(page.locator("#report-badges")).to_contain_text("2 unusual KPIs")
+
+        # The revision written is the current one; its changes against the one before are the flags.
+        expect(page.locator("#history")).to_have_attribute("data-shown", f"{org_id}|{day}|{count}|{count}")
+        expect(page.locator("#history tbody tr").first.locator("td").nth(1)).to_have_text(
+            "Manual (generated by an operator)"
+        )
+        diff = dashboard.get(f"/api/reports/{day}/diff", org_id=org_id)
+        changes = page.locator("#diff .changes li")
+        expect(changes).to_have_count(len(diff["changes"]))
+        value = page.locator('#diff li[title="anomalies[success_rate_percent].value"]')
+        expect(value.locator(".change-what")).to_have_text("Success rate, unusual value (value)")
+        expect(value.locator(".change-from")).to_have_text("—")
+        expect(value.locator(".change-to")).to_have_text(_pct(rate))
+        assert_axe_clean(page)
+        screenshot(page, "dashboard-anomaly.png")
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_a_regenerated_day_shows_its_history_and_opens_an_older_revision(browser, dashboard):
+    """Generate (already stored: skipped), then force: the day has a new revision. The page lists
+    each revision with when and why, what changed, and opens revision 1, saying clearly it is an
+    older one (and so does its URL, a reload and the way back to the current one)."""
+    org_id = dashboard.orgs[0]["org_id"]
+    day = (dashboard.yesterday[org_id] - timedelta(days=3)).isoformat()
+    with dashboard.client() as client:
+        again = client.post("/api/reports/generate", json={"org_id": org_id, "date": day})
+        assert again.status_code == 200 and again.json()["skipped"], again.text
+        forced = client.post("/api/reports/generate", json={"org_id": org_id, "date": day, "force": True})
+        assert forced.status_code == 200 and not forced.json()["skipped"], forced.text
+    revisions = dashboard.get(f"/api/reports/{day}/revisions", org_id=org_id)
+    n = len(revisions)
+    assert n >= 2 and (revisions[0]["reason"], revisions[-1]["reason"]) == ("backfill", "manual"), revisions
+    diff = dashboard.get(f"/api/reports/{day}/diff", org_id=org_id)
+
+    context, page, errors = bypassing_csp(browser, dashboard)
+    history = page.locator("#history")
+    try:
+        page.goto(f"{dashboard.url}/?org={org_id}&date={day}")
+        wait_shown(page, org_id, day)
+        expect(history).to_have_attribute("data-shown", f"{org_id}|{day}|{n}|{n}")
+        expect(history.get_by_role("heading", name="Revision history")).to_be_visible()
+        rows = history.locator("tbody tr")
+        expect(rows).to_have_count(n)
+        expect(rows.first.locator("th")).to_have_text(f"{n} (current)")
+        expect(rows.first).to_contain_text("Manual (generated by an operator)")
+        expect(rows.first).to_contain_text("Up to date")
+        expect(rows.first).to_contain_text("Shown")
+        expect(rows.last.locator("th")).to_have_text("1")
+        expect(rows.last).to_contain_text("Backfill")
+        expect(rows.last.locator("time")).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT"))
+        expect(page.locator("#diff-title")).to_have_text(f"Changes from revision {n - 1} to revision {n}")
+        if diff["changes"]:
+            expect(page.locator("#diff .changes li")).to_have_count(min(len(diff["changes"]), 25))
+        else:  # rebuilt from the same marts: the same numbers, and the page says so
+            expect(page.locator("#diff")).to_have_text(
+                "No figure changed: both revisions have the same numbers."
+            )
+        expect(page.locator("#revision-fact")).to_have_text(f"{n} of {n} (the current one; history below)")
+        expect(page.locator("#revision-notice")).to_be_hidden()
+        assert_axe_clean(page)
+
+        # Revision 1: said in a notice, a badge and the freshness list; its own figures; in the URL.
+        history.get_by_role("button", name="Show revision 1").click()
+        expect(history).to_have_attribute("data-shown", f"{org_id}|{day}|1|{n}")
+        notice = page.locator("#revision-notice")
+        expect(notice).to_contain_text(f"You are looking at revision 1 of {n}, an older revision.")
+        expect(notice).to_contain_text(f"(backfill). The current report is revision {n}.")
+        expect(page.locator("#report-badges")).to_contain_text(f"Older revision 1 of {n}")
+        expect(page.locator("#revision-fact")).to_have_text(f"1 of {n} (an older revision)")
+        first = dashboard.get(f"/api/reports/{day}", org_id=org_id, revision=1)
+        assert first["revision"] == 1
+        assert_cards_match(page, dashboard, first)
+        expect(page.locator("#freshness time").first).to_have_attribute(
+            "datetime", first["metadata"]["generated_at"]
+        )
+        expect(history.locator("tr.shown th")).to_have_text("1")
+        expect(page.locator("#diff-title")).to_have_text("Changes from revision 1 to revision 2")
+        assert "rev=1" in page.url and f"date={day}" in page.url
+        assert_axe_clean(page)
+        screenshot(page, "dashboard-older-revision.png")
+
+        # Compared with another revision by choice (the current one when there are more than two).
+        page.select_option("#diff-base", str(n))
+        expect(page.locator("#diff-title")).to_have_text(f"Changes from revision 1 to revision {n}")
+        expect(page.locator("#diff")).to_have_attribute("data-pair", f"1|{n}")
+
+        # A reload keeps the older revision; "Show the current revision" goes back.
+        page.reload()
+        expect(history).to_have_attribute("data-shown", f"{org_id}|{day}|1|{n}")
+        expect(notice).to_be_visible()
+        notice.get_by_role("button", name="Show the current revision").click()
+        expect(history).to_have_attribute("data-shown", f"{org_id}|{day}|{n}|{n}")
+        expect(notice).to_be_hidden()
+        expect(page.locator("#report-badges")).not_to_contain_text("Older revision")
+        assert "rev=" not in page.url
+        assert_cards_match(page, dashboard, dashboard.get(f"/api/reports/{day}", org_id=org_id))
+
+        # Another day: its own history (one revision) replaces this one.
+        other = (dashboard.yesterday[org_id] - timedelta(days=2)).isoformat()
+        page.fill("#date-input", other)
+        wait_shown(page, org_id, other)
+        expect(history).to_be_hidden()
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_revision_errors_are_readable(page, dashboard):
+    """A revision the day does not have, and a history the service cannot answer: messages, not blanks."""
+    org_id = dashboard.orgs[0]["org_id"]
+    day = (dashboard.yesterday[org_id] - timedelta(days=2)).isoformat()
+    page.goto(f"{dashboard.url}/?org={org_id}&date={day}&rev=99")
+    empty = page.locator("#empty")
+    expect(empty).to_contain_text(
+        f"No revision 99 of {dashboard.orgs[0]['name']}'s report for {_long_date(day)}"
+    )
+    expect(empty).to_contain_text(f"on {day} has no revision 99: see its /revisions.")
+    expect(page.locator("[data-kpi]")).to_have_count(0)
+    empty.get_by_role("button", name="Show the current revision").click()
+    wait_shown(page, org_id, day)
+    assert "rev=" not in page.url
+
+    page.route(
+        "**/revisions?*",
+        lambda route: route.fulfill(status=503, json={"detail": "The report store is unavailable."}),
+    )
+    page.reload()
+    wait_shown(page, org_id, day)
+    expect(page.locator("#history")).to_have_text(
+        re.compile("Revision history unavailable. The report store is unavailable. Try again shortly.")
+    )
+    expect(page.locator("[data-kpi]").first).to_be_visible()  # the report itself still shows
+
+
+def test_history_and_comparisons_fit_a_phone(browser, dashboard):
+    """At 390 px the cards' comparisons, the older-revision notice and the history table stay
+    inside the screen, and axe finds no serious issue there."""
+    org_id = dashboard.orgs[1]["org_id"]
+    day = (dashboard.yesterday[org_id] - timedelta(days=1)).isoformat()
+    with dashboard.client() as client:
+        forced = client.post("/api/reports/generate", json={"org_id": org_id, "date": day, "force": True})
+    assert forced.status_code == 200, forced.text
+    n = len(dashboard.get(f"/api/reports/{day}/revisions", org_id=org_id))
+    context = with_token(
+        browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US", bypass_csp=True)
+    )
+    page = context.new_page()
+    try:
+        page.goto(f"{dashboard.url}/?org={org_id}&date={day}&rev=1")
+        expect(page.locator("#history")).to_have_attribute("data-shown", f"{org_id}|{day}|1|{n}")
+        expect(page.locator("#revision-notice")).to_be_visible()
+        expect(page.locator(".kpi-compare").first).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert_axe_clean(page)
+        screenshot(page, "dashboard-history-390x844.png")
+    finally:
+        context.close()
+
+
+def test_diff_paths_read_as_words(page, dashboard):
+    """Each kind of diff path (a KPI, a nested KPI field, a breakdown value, a comparison, a dated
+    anomaly) reads in the catalogue's words with its values formatted; a long diff is cut with a
+    "Show all". The diff is served by the test (its paths are the API's; the values are made up)."""
+    org_id = dashboard.orgs[1]["org_id"]
+    day = (dashboard.yesterday[org_id] - timedelta(days=3)).isoformat()
+    with dashboard.client() as client:
+        forced = client.post("/api/reports/generate", json={"org_id": org_id, "date": day, "force": True})
+    assert forced.status_code == 200, forced.text
+    n = len(dashboard.get(f"/api/reports/{day}/revisions", org_id=org_id))
+    named = [
+        ("kpis.total_calls", 271, 274, "Total calls", "271", "274"),
+        ("kpis.carrier_not_qualified.percentage", 34.29, 35.1, "Carrier not qualified (share)", "34.29%", "35.10%"),
+        ("breakdowns.call_stage[TRANSFER_SUCCEEDED].count", 7, 8, "Call stage · Transfer succeeded (calls)", "7", "8"),
+        ("breakdowns.load_status[null].percentage", 26.3, None, "Load status · No value (share)", "26.30%", "—"),
+        ("comparisons.success_rate_percent.previous_day.delta", -2.5, 1.25,
+         "Success rate vs previous day (change)", "\u22122.50 pts", "+1.25 pts"),
+        ("anomalies[2026-11-24 success_rate_percent].z", None, 4.2,
+         "Success rate, unusual value on Tue, Nov 24, 2026 (z)", "—", "4.20"),
+        ("metadata.something_new", "a", "b", "metadata.something_new", "a", "b"),
+    ]  # fmt: skip
+    filler = [(f"breakdowns.pricing_notes[note {i}].count", i, i + 1) for i in range(30)]
+    changes = [{"path": p, "from": f, "to": t} for p, f, t, *_ in named] + [
+        {"path": p, "from": f, "to": t} for p, f, t in filler
+    ]
+    page.route("**/diff?*", lambda route: route.fulfill(json={"from": n - 1, "to": n, "changes": changes}))
+    page.goto(f"{dashboard.url}/?org={org_id}&date={day}")
+    expect(page.locator("#history")).to_have_attribute("data-shown", f"{org_id}|{day}|{n}|{n}")
+    items = page.locator("#diff .changes li")
+    expect(items).to_have_count(len(changes))
+    for index, (path, _, _, what, before, after) in enumerate(named):
+        item = items.nth(index)
+        expect(item).to_have_attribute("title", path)
+        expect(item.locator(".change-what")).to_have_text(what)
+        expect(item.locator(".change-from")).to_have_text(before)
+        expect(item.locator(".change-to")).to_have_text(after)
+    expect(page.locator("#diff")).to_contain_text(f"{len(changes)} values changed.")
+    expect(page.locator("#diff .changes li:visible")).to_have_count(25)
+    page.get_by_role("button", name=f"Show all {len(changes)} changes").click()
+    expect(page.locator("#diff .changes li:visible")).to_have_count(len(changes))

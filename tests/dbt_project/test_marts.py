@@ -8,6 +8,7 @@ local; late outputs and organization changes must land.
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -16,9 +17,11 @@ import pytest
 
 from demo_data import generate_demo_data
 from reports_store import open_store
+from service.core.config import DBT_PROJECT_DIR
 from service.core.dbt_runner import refresh_marts, run_dbt
 from service.core.warehouse import get_client
 from service.core.warehouse_orgs import sync_organizations
+from service.reports.catalog import load_catalog
 from tests import oracle
 from tests.conftest import make_settings
 
@@ -203,3 +206,55 @@ def test_dbt_build_passes_every_data_test_and_unit_test(env):
     settings, _, _ = env
     outcome = run_dbt(["build"], settings)
     assert outcome.success, outcome.failures or outcome.error
+
+
+def test_kpi_baselines_cover_every_rate_kpi_of_the_catalogue_on_every_mart_day(env):
+    settings, client, _ = env
+    schema = settings.dbt_schema
+    rate_kpis = {kpi.key: kpi for kpi in load_catalog(DBT_PROJECT_DIR).kpis if kpi.is_rate}
+    mart_days = client.query(f"SELECT count() FROM {schema}.agg_daily_org_metrics").first_row[0]
+    counts = dict(
+        client.query(
+            f"SELECT kpi, count() FROM {schema}.agg_daily_org_kpi_baselines GROUP BY kpi"
+        ).result_rows
+    )
+    assert counts == {key: mart_days for key in rate_kpis}
+    # Each row's value is the catalogue's headline value of the mart row (unrounded).
+    metrics = {
+        (r["org_id"], r["report_date"]): r
+        for r in client.query(
+            f"SELECT * FROM {schema}.agg_daily_org_metrics WHERE total_calls > 0"
+        ).named_results()
+    }
+    rows = client.query(
+        f"SELECT org_id, report_date, kpi, value, calls FROM {schema}.agg_daily_org_kpi_baselines WHERE calls > 0"
+    ).result_rows
+    assert rows
+    for org_id, day, key, value, calls in rows:
+        kpi = rate_kpis[key]
+        mart = metrics[(org_id, day)]
+        assert calls == mart[kpi.denominator]
+        assert round(value, 2) == kpi.headline_value(mart), (org_id, day, key)
+
+
+def test_the_baselines_model_takes_its_kpis_from_the_catalogue(tmp_path):
+    """A rate KPI added to meta.report_kpis is in the compiled model, with no second list to edit."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    marts = project / "models/marts/_marts.yml"
+    text = marts.read_text()
+    anchor = "        - key: success_rate_percent\n"
+    new_kpi = (
+        "        - key: success_over_all_calls\n"
+        "          numerator: success_calls\n"
+        "          denominator: total_calls\n"
+        "          multiply_by: 100\n"
+    )
+    marts.write_text(text.replace(anchor, new_kpi + anchor, 1))
+    settings = make_settings("baselines_kpis", dbt_project_dir=project, dbt_target_path=tmp_path / "target")
+    outcome = run_dbt(["compile", "--select", "agg_daily_org_kpi_baselines"], settings)
+    assert outcome.success, outcome.error
+    compiled = next((tmp_path / "target" / "compiled").rglob("agg_daily_org_kpi_baselines.sql")).read_text()
+    assert "'success_over_all_calls' as kpi" in compiled
+    assert "if(total_calls > 0, success_calls * 100 / 1 / total_calls, NULL)" in compiled
+    assert "'total_calls' as kpi" not in compiled  # a count has no rate to watch

@@ -182,7 +182,9 @@ def test_list_reports_newest_first_with_pagination(store: ReportStore) -> None:
 
 
 def test_every_save_is_a_revision_and_none_is_ever_changed(store: ReportStore) -> None:
-    assert store.save_report("acme", DAY, report(1) | {"metadata": {"metrics_version": "v1"}}, reason="scheduled")
+    assert store.save_report(
+        "acme", DAY, report(1) | {"metadata": {"metrics_version": "v1"}}, reason="scheduled"
+    )
     assert not store.save_report("acme", DAY, report(9), overwrite=False)  # kept: no revision either
     assert store.save_report("acme", DAY, report(2), reason="restated", input_watermark="2024-05-02T01:00:00")
     current = store.get_report("acme", DAY)

@@ -145,7 +145,9 @@ def report_diff(
     from_revision: Annotated[
         int | None, Query(alias="from", ge=1, le=2**31, description="Default: the revision before `to`.")
     ] = None,
-    to_revision: Annotated[int | None, Query(alias="to", ge=1, le=2**31, description="Default: the current.")] = None,
+    to_revision: Annotated[
+        int | None, Query(alias="to", ge=1, le=2**31, description="Default: the current.")
+    ] = None,
 ) -> Response:
     def read() -> Any:
         services = state.services
@@ -166,7 +168,8 @@ def report_by_date(
     report_date: Annotated[LocalDate, Path(description="Local date, YYYY-MM-DD.")],
     org_id: ReadableOrgId,
     revision: Annotated[
-        int | None, Query(ge=1, le=2**31, description="An older revision (see /revisions); default: the current.")
+        int | None,
+        Query(ge=1, le=2**31, description="An older revision (see /revisions); default: the current."),
     ] = None,
 ) -> Response:
     def read() -> Any:

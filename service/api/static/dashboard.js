@@ -34,6 +34,9 @@ const state = {
   me: null, // GET /api/me: {scope: "admin" | "reader", name, org_ids}; null while signed out
   session: 0, // bumped at each sign-in and sign-out: answers to an earlier session are dropped
   report: null,
+  revision: null, // an older revision asked for (?rev=K); null: the current one
+  revisions: [], // the shown day's revisions (GET /api/reports/{day}/revisions), oldest first
+  historySeq: 0, // answers about an earlier report's revisions or diff are dropped
   scheduler: null,
   requestSeq: 0, // answers to superseded requests are dropped (fast org/date switching)
 };
@@ -428,6 +431,7 @@ function clearBoard() {
   delete $("trends").dataset.window;
   $("trends-note").textContent = "Stored daily reports";
   $("breakdowns").replaceChildren();
+  clearHistory();
   $("freshness").replaceChildren();
   $("scheduler").replaceChildren();
   for (const id of ["generate-result", "backfill-result"]) $(id).replaceChildren();
@@ -485,6 +489,8 @@ async function loadOrganizations() {
   } else if (params.get("date")) {
     state.date = params.get("date");
     state.datePinned = true;
+    const rev = Number(params.get("rev"));
+    state.revision = Number.isInteger(rev) && rev > 0 ? rev : null;
   }
   await showOrganization();
 }
@@ -525,12 +531,13 @@ async function showOrganization() {
   loadTrends();
   renderScheduler();
   if (state.mode === "range") await loadRange();
-  else if (state.datePinned && state.date) await loadDay(state.date);
+  else if (state.datePinned && state.date) await loadDay(state.date, state.revision);
   else await loadLatest();
 }
 
 async function loadLatest() {
   const org = currentOrg();
+  state.revision = null;
   const result = await request(() => api(`/api/reports/latest?${query({ org_id: org.org_id })}`));
   if (!result) return;
   if (result.error) {
@@ -553,16 +560,24 @@ async function loadLatest() {
   renderReport(result.data, "stored");
 }
 
-async function loadDay(day) {
+/** A stored day: its current report, or its revision `revision` (an older one, from the history). */
+async function loadDay(day, revision = null) {
   const org = currentOrg();
   state.mode = "day";
   state.date = day;
+  state.revision = revision;
   syncControls();
-  const path = `/api/reports/${encodeURIComponent(day)}?${query({ org_id: org.org_id })}`;
+  const path = `/api/reports/${encodeURIComponent(day)}?${query({ org_id: org.org_id, revision })}`;
   const result = await request(() => api(path));
   if (!result) return;
   if (result.error) {
-    if (result.error.status === 404) {
+    if (result.error.status === 404 && revision) {
+      showEmpty(
+        `No revision ${revision} of ${org.name}'s report for ${longDate(day)}`,
+        sentence(result.error.message),
+        [["Show the current revision", () => loadDay(day)]],
+      );
+    } else if (result.error.status === 404) {
       showEmpty(
         `No stored report for ${org.name} on ${longDate(day)}`,
         "That day has not been generated yet. An operator can generate it, or you can look at the live numbers.",
@@ -571,7 +586,7 @@ async function loadDay(day) {
           ["Show live numbers", () => showRange(day, day)],
         ].filter(Boolean),
       );
-    } else showProblem(result.error, () => loadDay(day));
+    } else showProblem(result.error, () => loadDay(day, revision));
     return;
   }
   renderReport(result.data, "stored");
@@ -589,6 +604,7 @@ async function loadRange() {
 
 function showRange(start, end) {
   state.mode = "range";
+  state.revision = null;
   state.start = start;
   state.end = end;
   loadRange();
@@ -703,6 +719,7 @@ function showEmpty(title, text, actions = [], kind = "empty") {
   $("kpis").hidden = true;
   $("breakdowns").replaceChildren(h("p", { class: "muted" }, "No report to break down."));
   $("report-badges").replaceChildren();
+  clearHistory();
   renderSubtitle();
   renderFreshness(null);
   highlightSelected();
@@ -751,36 +768,161 @@ function renderReport(report, source) {
       ? h("span", { class: "badge stale" }, "Stale: the data changed since it was generated")
       : h("span", { class: "badge fresh" }, "Up to date"));
   }
+  const anomalies = anomaliesByKpi(report);
+  const unusual = [...anomalies.keys()].filter((key) => state.catalog.kpis.some((k) => k.key === key)).length;
+  if (unusual) {
+    badges.push(h("span", {
+      class: "badge anomaly", title: "KPIs far from their usual value for this weekday: marked on their cards",
+    }, `${unusual} unusual KPI${unusual === 1 ? "" : "s"}`));
+  }
   $("report-badges").replaceChildren(...badges);
 
-  renderKpis(report);
+  renderKpis(report, anomalies);
   renderBreakdowns(report.breakdowns || {});
   // What is on screen, in one attribute: lets tests (and scripts) wait for a given view.
   $("summary").dataset.shown = `${state.orgId}|${dates.start}|${dates.end}|${source}`;
   renderFreshness(report, source);
   highlightSelected();
   syncUrl();
+  if (source === "stored") loadHistory(report, dates.start);
+  else clearHistory();
 }
 
-/** One card per catalogue KPI, in catalogue order; a KPI the report lacks has no card. */
-function renderKpis(report) {
+/**
+ * One card per catalogue KPI, in catalogue order; a KPI the report lacks has no card. Under the
+ * figures: the comparisons with earlier periods and the anomaly flags, when the report has them
+ * (stored reports from before they existed have neither, and show neither).
+ */
+function renderKpis(report, anomalies = new Map()) {
   const kpis = report.kpis || {};
   const cards = [];
   for (const kpi of state.catalog.kpis) {
     const raw = kpis[kpi.key];
     if (raw === undefined) continue; // e.g. a stored report from before the KPI was added
     const { number, unit, detail } = kpiFigures(kpi, raw, report);
+    const flags = anomalies.get(kpi.key) || [];
+    const direction = flags.length ? flags[flags.length - 1].direction : null;
     cards.push(
-      h("li", { class: `kpi${kpi.primary ? " primary" : ""}`, "data-kpi": kpi.key },
-        h("span", { class: "kpi-label", id: `kpi-${kpi.key}`, title: kpi.description || null }, kpi.label),
-        h("span", { class: "kpi-value" },
-          h("span", { class: "kpi-number" }, number),
-          unit ? h("span", { class: "unit" }, ` ${unit}`) : null),
-        h("span", { class: "kpi-detail" }, detail)),
+      h("li", {
+        class: `kpi${kpi.primary ? " primary" : ""}${flags.length ? " anomalous" : ""}`,
+        "data-kpi": kpi.key,
+        "data-anomaly": direction,
+      },
+      h("span", { class: "kpi-label", id: `kpi-${kpi.key}`, title: kpi.description || null }, kpi.label),
+      h("span", { class: "kpi-value" },
+        h("span", { class: "kpi-number" }, number),
+        unit ? h("span", { class: "unit" }, ` ${unit}`) : null),
+      h("span", { class: "kpi-detail" }, detail),
+      comparisonLine(kpi, report),
+      flags.map((flag) => anomalyMarker(kpi, flag))),
     );
   }
   $("kpis").replaceChildren(...cards);
   $("kpis").hidden = false;
+}
+
+// ---- comparisons and anomaly flags on the cards ----------------------------------------------
+
+const COMPARISONS = ["previous_day", "previous_week"]; // the report's `comparisons` of each KPI
+const signFormat = new Intl.NumberFormat(undefined, {
+  minimumFractionDigits: 2, maximumFractionDigits: 2, signDisplay: "exceptZero",
+});
+const zFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
+
+/** A signed number with a real minus sign (read as "minus", and as wide as the plus). */
+const signed = (text) => text.replace(/^-/, "\u2212");
+
+/** The earlier period a comparison is against: its first and last local day, and a short name. */
+function comparedPeriod(name, report) {
+  const { start, end } = reportDates(report);
+  const length = daysBetween(start, end) + 1;
+  const back = name === "previous_day" ? length : 7;
+  const period = { start: addDays(start, -back), end: addDays(end, -back) };
+  if (length === 1) {
+    const weekday = new Intl.DateTimeFormat(undefined, { weekday: "short", timeZone: "UTC" })
+      .format(new Date(`${period.start}T00:00:00Z`));
+    period.name = name === "previous_day" ? "previous day" : `previous ${weekday}`;
+  } else {
+    period.name = name === "previous_day" ? `previous ${length} days` : "same days a week earlier";
+  }
+  period.dates = period.start === period.end
+    ? longDate(period.start)
+    : `${longDate(period.start)} – ${longDate(period.end)}`;
+  return period;
+}
+
+/**
+ * A change as read on a card: percentages in percentage points ("+1.20 pts"), counts and other
+ * numbers with their relative change ("+3 (+5.41%)"), "no change" for 0.
+ */
+function deltaText(kpi, entry) {
+  if (entry.delta === 0) return "no change";
+  const relative = isValue(entry.delta_percent) ? ` (${signed(signFormat.format(entry.delta_percent))}%)` : "";
+  if (isPercentLike(kpi)) return `${signed(signFormat.format(entry.delta))} pts`;
+  const sign = entry.delta > 0 ? "+" : "\u2212";
+  if (kpi.format === "int") return `${sign}${fmtInt(Math.abs(entry.delta))}${relative}`;
+  return `${sign}${fmtDec(Math.abs(entry.delta))}${kpi.unit ? ` ${kpi.unit}` : ""}${relative}`;
+}
+
+/** The card's line of comparisons: "+3 (+5.41%) vs previous day · — vs previous Tue". */
+function comparisonLine(kpi, report) {
+  const entries = report.comparisons?.[kpi.key];
+  if (!entries || typeof entries !== "object") return null;
+  const parts = COMPARISONS.filter((name) => name in entries).map((name) => {
+    const entry = entries[name];
+    const period = comparedPeriod(name, report);
+    const known = entry && isValue(entry.delta);
+    const direction = !known || entry.delta === 0 ? "same" : entry.delta > 0 ? "up" : "down";
+    return h("span", { class: `delta ${direction}`, "data-compare": name, title: comparisonTitle(kpi, entry, period) },
+      direction === "same" ? null : h("span", { class: "delta-arrow", "aria-hidden": "true" }, direction === "up" ? "▲" : "▼"),
+      h("span", { class: "delta-value" }, known ? deltaText(kpi, entry) : "—"),
+      ` vs ${period.name}`);
+  });
+  if (!parts.length) return null;
+  // One comparison a line; the separator only keeps them apart when read aloud or copied.
+  const joined = parts.flatMap((part, i) => (i ? [h("span", { class: "visually-hidden" }, "; "), part] : [part]));
+  return h("span", { class: "kpi-compare" }, joined);
+}
+
+/** The tooltip of one comparison: which days, the earlier value, and why there is none. */
+function comparisonTitle(kpi, entry, period) {
+  const against = `Against the ${period.name} (${period.dates})`;
+  if (!entry) {
+    const min = state.catalog.comparison_min_calls;
+    const few = isValue(min) ? `fewer than ${fmtInt(min)} calls` : "too few calls";
+    return `${against}: no comparison, as a day of it has no data or it had ${few}.`;
+  }
+  if (!isValue(entry.delta)) return `${against}: no comparison, as one of the two has no value.`;
+  const then = `${against}: ${fmtKpiUnit(kpi, entry.value)} then`;
+  if (entry.delta === 0) return `${then}, the same as now.`;
+  return `${then}; change: ${deltaText(kpi, entry)}.`;
+}
+
+/** The report's anomaly flags by KPI key (several per KPI in a range report, one per day). */
+function anomaliesByKpi(report) {
+  const found = new Map();
+  for (const item of Array.isArray(report.anomalies) ? report.anomalies : []) {
+    if (!item || typeof item.kpi !== "string") continue;
+    if (!found.has(item.kpi)) found.set(item.kpi, []);
+    found.get(item.kpi).push(item);
+  }
+  return found;
+}
+
+/** "Unusually low: 6.10% vs usual 15.30%, z = 4.2": text, so it never depends on colour. */
+function anomalyMarker(kpi, flag) {
+  const high = flag.direction === "up";
+  const when = flag.date ? ` on ${longDate(flag.date)}` : "";
+  const z = isValue(flag.z)
+    ? `z = ${signed(zFormat.format(flag.z))}`
+    : "the usual value never varies";
+  return h("span", {
+    class: `kpi-anomaly ${high ? "up" : "down"}`,
+    title: "Far from this KPI's usual value: the median of the same weekday over the previous weeks. " +
+      "z is the robust z-score (distance from the median in median absolute deviations).",
+  },
+  h("span", { class: "anomaly-icon", "aria-hidden": "true" }, "!"),
+  `Unusually ${high ? "high" : "low"}${when}: ${fmtKpiUnit(kpi, flag.value)} vs usual ${fmtKpiUnit(kpi, flag.baseline_median)}, ${z}`);
 }
 
 /**
@@ -1011,6 +1153,253 @@ function renderScheduler() {
   }
   list.replaceChildren(...items.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
 }
+
+// ---- revisions of a stored day --------------------------------------------------------------
+
+const REASONS = {
+  scheduled: "Scheduled (the daily run)",
+  manual: "Manual (generated by an operator)",
+  backfill: "Backfill",
+  restated: "Restated (its data changed)",
+};
+const DIFF_ROWS = 25; // changes listed before "Show all"
+
+/** Hides the revision history and the older-revision notice (a live view, an empty state). */
+function clearHistory() {
+  state.historySeq += 1;
+  state.revisions = [];
+  $("history").hidden = true;
+  $("history-body").replaceChildren();
+  $("revision-notice").hidden = true;
+  $("revision-notice").replaceChildren();
+  delete $("history").dataset.shown;
+}
+
+/**
+ * The shown stored day's revisions. One revision: a note in the freshness list only. Several: the
+ * history (revision, when, why, stale), the changes against another revision, and a notice when
+ * the one shown is not the current one. Answers about a report no longer shown are dropped.
+ */
+async function loadHistory(report, day) {
+  const org = currentOrg();
+  // Another day: its predecessor's history goes at once (the same day's stays until replaced).
+  if (!($("history").dataset.shown || "").startsWith(`${org.org_id}|${day}|`)) clearHistory();
+  $("revision-notice").hidden = true;
+  const seq = ++state.historySeq;
+  let revisions;
+  try {
+    revisions = await api(`/api/reports/${encodeURIComponent(day)}/revisions?${query({ org_id: org.org_id })}`);
+  } catch (error) {
+    if (seq !== state.historySeq || dropped(error)) return;
+    $("history").hidden = false;
+    $("history-body").replaceChildren(h("p", { class: "muted" }, `Revision history unavailable. ${explain(error)}`));
+    return;
+  }
+  if (seq !== state.historySeq) return;
+  state.revisions = revisions;
+  const shown = report.revision || revisions[revisions.length - 1]?.revision;
+  renderRevisionNote(shown);
+  if (revisions.length < 2) {
+    $("history").hidden = true;
+    $("history").dataset.shown = `${org.org_id}|${day}|${shown}|${revisions.length}`;
+    return;
+  }
+  renderHistory(day, shown);
+  const others = revisions.filter((r) => r.revision !== shown);
+  const base = others.filter((r) => r.revision < shown).pop() || others[others.length - 1];
+  await loadDiff(day, shown, base.revision, seq);
+  if (seq === state.historySeq) $("history").dataset.shown = `${org.org_id}|${day}|${shown}|${revisions.length}`;
+}
+
+const currentRevision = () => state.revisions[state.revisions.length - 1];
+
+/** The revision in the freshness list, and the notice and badge of an older revision. */
+function renderRevisionNote(shown) {
+  const count = state.revisions.length;
+  const latest = currentRevision();
+  const older = latest && shown < latest.revision;
+  let text = `${shown} of ${count}`;
+  if (count === 1) text = `${shown} (the only one)`;
+  else text += older ? " (an older revision)" : " (the current one; history below)";
+  $("freshness").append(h("dt", {}, "Revision"), h("dd", { id: "revision-fact" }, text));
+  const notice = $("revision-notice");
+  if (!older) {
+    notice.hidden = true;
+    notice.replaceChildren();
+    return;
+  }
+  const mine = state.revisions.find((r) => r.revision === shown);
+  $("report-badges").append(h("span", { class: "badge older" }, `Older revision ${shown} of ${count}`));
+  notice.replaceChildren(
+    h("strong", {}, `You are looking at revision ${shown} of ${count}, an older revision.`),
+    " ",
+    mine ? h("span", {}, "Stored ", instant(mine.generated_at, currentOrg()?.timezone),
+      ` (${lowerFirst(REASONS[mine.reason] || mine.reason)}). `) : null,
+    `The current report is revision ${latest.revision}.`,
+    h("button", { type: "button", class: "button secondary small", onclick: () => loadDay(state.date) },
+      "Show the current revision"),
+  );
+  notice.hidden = false;
+}
+
+/** The table of revisions, newest first, each but the shown one with a button that opens it. */
+function renderHistory(day, shown) {
+  const tz = currentOrg()?.timezone;
+  const latest = currentRevision().revision;
+  const rows = state.revisions.slice().reverse().map((r) => h("tr", {
+    class: r.revision === shown ? "shown" : null, "data-revision": r.revision,
+    "aria-current": r.revision === shown ? "true" : null,
+  },
+  h("th", { scope: "row" }, `${r.revision}${r.revision === latest ? " (current)" : ""}`),
+  h("td", {}, instant(r.generated_at, tz)),
+  h("td", {}, REASONS[r.reason] || r.reason),
+  h("td", {}, r.stale ? h("span", { class: "badge stale" }, "Stale") : "Up to date"),
+  h("td", {}, r.revision === shown
+    ? h("span", { class: "muted" }, "Shown")
+    : h("button", { type: "button", class: "link-button", onclick: () => openRevision(day, r.revision) },
+      "Show", h("span", { class: "visually-hidden" }, ` revision ${r.revision}`)))));
+  const choices = state.revisions.filter((r) => r.revision !== shown);
+  const select = h("select", { id: "diff-base", onchange: (event) => loadDiff(day, shown, Number(event.target.value), state.historySeq) },
+    choices.map((r) => h("option", { value: r.revision }, `Revision ${r.revision}`)));
+  $("history-body").replaceChildren(
+    h("div", { class: "table-scroll" },
+      h("table", { class: "revisions", "aria-labelledby": "history-title" },
+        h("thead", {}, h("tr", {},
+          ["Revision", "Stored", "Reason", "Status", "Open"].map((title) => h("th", { scope: "col" }, title)))),
+        h("tbody", {}, rows))),
+    h("div", { class: "diff-head" },
+      h("h3", { id: "diff-title" }, "Changes"),
+      h("div", { class: "field inline-field" }, h("label", { for: "diff-base" }, "Compare with"), select)),
+    h("div", { id: "diff", "aria-live": "polite" }),
+  );  $("history").hidden = false;
+}
+
+/** Opens revision `revision` of the shown day (the newest is the current report). */
+function openRevision(day, revision) {
+  state.datePinned = true;
+  loadDay(day, revision === currentRevision()?.revision ? null : revision);
+}
+
+/** What changed between the shown revision and `other`, always read from the older to the newer. */
+async function loadDiff(day, shown, other, seq) {
+  const from = Math.min(shown, other);
+  const to = Math.max(shown, other);
+  $("diff-base").value = String(other);
+  $("diff-title").textContent = `Changes from revision ${from} to revision ${to}`;
+  const box = $("diff");
+  box.setAttribute("aria-busy", "true");
+  let diff;
+  try {
+    diff = await api(`/api/reports/${encodeURIComponent(day)}/diff?${query({ org_id: state.orgId, from, to })}`);
+  } catch (error) {
+    if (seq !== state.historySeq || dropped(error)) return;
+    box.removeAttribute("aria-busy");
+    box.replaceChildren(h("p", { class: "muted" }, `The changes could not be loaded. ${explain(error)}`));
+    return;
+  }
+  if (seq !== state.historySeq) return;
+  box.removeAttribute("aria-busy");
+  box.dataset.pair = `${from}|${to}`;
+  box.replaceChildren(...renderChanges(diff.changes || []));
+}
+
+/** The changes as a list ("Total calls: 271 → 274"), the first DIFF_ROWS, then a "Show all". */
+function renderChanges(changes) {
+  if (!changes.length) {
+    return [h("p", { class: "no-changes" }, "No figure changed: both revisions have the same numbers.")];
+  }
+  const items = changes.map((change, index) => {
+    const { what, format } = describePath(change.path);
+    return h("li", { hidden: index >= DIFF_ROWS, title: change.path },
+      h("span", { class: "change-what" }, what), ": ",
+      h("span", { class: "change-values" },
+        h("span", { class: "change-from" }, format(change.from)),
+        h("span", { "aria-hidden": "true" }, " → "),
+        h("span", { class: "visually-hidden" }, " changed to "),
+        h("span", { class: "change-to" }, format(change.to))));
+  });
+  const list = h("ul", { class: "changes" }, items);
+  const count = h("p", { class: "muted" }, `${changes.length} value${changes.length === 1 ? "" : "s"} changed.`);
+  const more = changes.length > DIFF_ROWS
+    ? h("button", {
+      type: "button", class: "link-button", "aria-expanded": "false",
+      onclick: (event) => {
+        const open = event.target.getAttribute("aria-expanded") !== "true";
+        items.forEach((item, index) => { item.hidden = !open && index >= DIFF_ROWS; });
+        event.target.setAttribute("aria-expanded", String(open));
+        event.target.textContent = open ? "Show fewer" : `Show all ${changes.length} changes`;
+      },
+    }, `Show all ${changes.length} changes`)
+    : null;
+  return [count, list, more].filter(Boolean);
+}
+
+/**
+ * A diff path in words, with the formatter of its values: `kpis.total_calls` reads "Total calls",
+ * `breakdowns.call_stage[TRANSFER_SUCCEEDED].count` "Call stage · Transfer succeeded (calls)",
+ * `comparisons.success_rate_percent.previous_day.delta` "Success rate vs previous day (change)",
+ * `anomalies[success_rate_percent].z` "Success rate, unusual value (z)". Unknown paths stay as sent.
+ */
+function describePath(path) {
+  const parts = splitPath(path);
+  const plain = (v) => (v === null || v === undefined ? "—" : typeof v === "number" ? fmtNumber(v) : String(v));
+  const kpiOf = (key) => state.catalog.kpis.find((k) => k.key === key);
+  const [section, ...rest] = parts;
+  if (section.name === "kpis" && rest.length && kpiOf(rest[0].name)) {
+    const kpi = kpiOf(rest[0].name);
+    if (rest.length === 1) return { what: kpi.label, format: (v) => fmtKpiUnit(kpi, v) };
+    const field = rest[1].name;
+    const keys = kpi.object_keys || {};
+    if (field === keys.percentage) return { what: `${kpi.label} (share)`, format: fmtPct };
+    if (field === keys.count) return { what: `${kpi.label} (count)`, format: fmtInt };
+    if (field === keys.denominator) return { what: `${kpi.label} (out of)`, format: fmtInt };
+  }
+  if (section.name === "breakdowns" && rest.length === 2) {
+    const breakdown = state.catalog.breakdowns.find((b) => b.key === rest[0].name);
+    const value = rest[0].label === "null" ? "No value" : humanise(rest[0].label ?? "");
+    const field = rest[1].name;
+    return {
+      what: `${breakdown ? breakdown.label : rest[0].name} · ${value} (${field === "count" ? "calls" : field === "percentage" ? "share" : field})`,
+      format: field === "percentage" ? fmtPct : field === "count" ? fmtInt : plain,
+    };
+  }
+  if (section.name === "comparisons" && rest.length >= 2 && kpiOf(rest[0].name)) {
+    const kpi = kpiOf(rest[0].name);
+    const period = rest[1].name === "previous_day" ? "previous day" : rest[1].name === "previous_week" ? "a week earlier" : rest[1].name;
+    const field = rest[2]?.name;
+    const names = { value: "its value", delta: "change", delta_percent: "change %" };
+    const formats = {
+      value: (v) => fmtKpiUnit(kpi, v),
+      delta: (v) => (isValue(v) ? deltaText(kpi, { delta: v, delta_percent: null }) : "—"),
+      delta_percent: (v) => (isValue(v) ? `${signed(signFormat.format(v))}%` : "—"),
+    };
+    const format = formats[field] || plain;
+    return { what: `${kpi.label} vs ${period}${field ? ` (${names[field] || field})` : ""}`, format };
+  }
+  if (section.name === "anomalies" && section.label && rest.length === 1) {
+    const [date, key] = section.label.includes(" ") ? section.label.split(" ") : [null, section.label];
+    const kpi = kpiOf(key);
+    const field = rest[0].name;
+    const names = { value: "value", baseline_median: "usual value", z: "z", direction: "direction" };
+    return {
+      what: `${kpi ? kpi.label : key}, unusual value${date ? ` on ${longDate(date)}` : ""} (${names[field] || field})`,
+      format: kpi && (field === "value" || field === "baseline_median") ? (v) => fmtKpiUnit(kpi, v) : plain,
+    };
+  }
+  return { what: path, format: plain };
+}
+
+/** A dotted diff path into its parts: `name` and the `[label]` of a list item (labels may hold dots). */
+function splitPath(path) {
+  const parts = [];
+  for (const match of path.matchAll(/([^.[\]]*)(?:\[([^\]]*)\])?(?:\.|$)/g)) {
+    if (match[0] === "") break;
+    parts.push({ name: match[1], label: match[2] });
+  }
+  return parts.length ? parts : [{ name: path }];
+}
+
+const fmtNumber = (v) => (Number.isInteger(v) ? fmtInt(v) : fmtDec(v));
 
 // ---- trend charts ----------------------------------------------------------------------------
 
@@ -1266,6 +1655,7 @@ function syncUrl() {
   if (state.trendDays !== TREND_DEFAULT) params.trend = state.trendDays;
   if (state.mode === "range") Object.assign(params, { start: state.start, end: state.end });
   else if (state.datePinned) params.date = state.date;
+  if (state.mode === "day" && state.datePinned && state.revision) params.rev = state.revision;
   const search = query(params);
   history.replaceState(null, "", `${location.pathname}${search ? `?${search}` : ""}`);
 }
@@ -1273,6 +1663,7 @@ function syncUrl() {
 function wireEvents() {
   $("org-select").addEventListener("change", (event) => {
     state.orgId = event.target.value;
+    state.revision = null; // revisions are per organization and day
     showOrganization();
   });
   document.querySelectorAll('input[name="mode"]').forEach((radio) => radio.addEventListener("change", () => {

@@ -355,32 +355,40 @@ def test_warehouse_unavailable_is_a_503_and_stores_nothing(serve, api, org):
 def test_revisions_diff_and_revision_reads_over_http(api, org, reader):
     day = past_day(org, 2)
     params = {"org_id": org["org_id"]}
+    with api.client(token=reader) as client:  # other tests may have stored this day already
+        before = client.get(f"/api/reports/{day}/revisions", params=params)
+    known = len(before.json()) if before.status_code == 200 else 0
+    first_new, second_new = known + 1, known + 2
     with api.client(admin=True) as admin:
-        body = {"org_id": org["org_id"], "date": day.isoformat()}
+        body = {"org_id": org["org_id"], "date": day.isoformat(), "force": True}
         assert admin.post("/api/reports/generate", json=body).status_code == 200
-        assert admin.post("/api/reports/generate", json=body | {"force": True}).status_code == 200
+        assert admin.post("/api/reports/generate", json=body).status_code == 200
     with api.client(token=reader) as client:
         revisions = client.get(f"/api/reports/{day}/revisions", params=params)
         current = client.get(f"/api/reports/{day}", params=params).json()
-        first = client.get(f"/api/reports/{day}", params=params | {"revision": 1}).json()
+        first = client.get(f"/api/reports/{day}", params=params | {"revision": first_new}).json()
         diff = client.get(f"/api/reports/{day}/diff", params=params)
-        explicit = client.get(f"/api/reports/{day}/diff", params=params | {"from": 2, "to": 1})
-        missing = client.get(f"/api/reports/{day}", params=params | {"revision": 9})
+        explicit = client.get(
+            f"/api/reports/{day}/diff", params=params | {"from": second_new, "to": first_new}
+        )
+        missing = client.get(f"/api/reports/{day}", params=params | {"revision": 99})
         bad = client.get(f"/api/reports/{day}/diff", params=params | {"from": 0})
-        none = client.get(f"/api/reports/{past_day(org, 3)}/revisions", params=params)
+        # No test stores a report three years back.
+        none = client.get(f"/api/reports/{past_day(org, 3 * 365)}/revisions", params=params)
     assert revisions.status_code == 200, revisions.text
     listed = revisions.json()
-    assert [(r["revision"], r["reason"], r["stale"]) for r in listed] == [
-        (1, "manual", False),
-        (2, "manual", False),
+    assert [r["revision"] for r in listed] == list(range(1, second_new + 1))  # oldest first
+    assert [(r["revision"], r["reason"], r["stale"]) for r in listed[-2:]] == [
+        (first_new, "manual", False),
+        (second_new, "manual", False),
     ]
     assert set(listed[0]) >= {"revision", "generated_at", "reason", "metrics_version", "stale"}
-    assert current["revision"] == 2 and first["revision"] == 1
+    assert current["revision"] == second_new and first["revision"] == first_new
     assert first["kpis"] == current["kpis"]  # the same numbers, regenerated
     assert first["metadata"]["generated_at"] <= current["metadata"]["generated_at"]
-    assert diff.json() == {"from": 1, "to": 2, "changes": []}
-    assert explicit.json() == {"from": 2, "to": 1, "changes": []}
-    assert missing.status_code == 404 and "no revision 9" in missing.json()["detail"]
+    assert diff.json() == {"from": first_new, "to": second_new, "changes": []}
+    assert explicit.json() == {"from": second_new, "to": first_new, "changes": []}
+    assert missing.status_code == 404 and "no revision 99" in missing.json()["detail"]
     assert bad.status_code == 422
     assert none.status_code == 404
 

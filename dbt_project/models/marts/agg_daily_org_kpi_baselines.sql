@@ -1,0 +1,114 @@
+{{
+    config(
+        materialized='view'
+    )
+}}
+-- Each rate KPI of each organization-day against its baseline: the same weekday of the trailing
+-- anomaly_baseline_weeks weeks (local dates: a 23- or 25-hour DST day is just another row).
+-- A view over the daily mart, so it always agrees with the marts after any refresh: a rebuilt
+-- day changes the baselines of the weeks after it, which an incremental window would miss.
+{%- set rate_kpis = report_rate_kpis() %}
+{%- set weeks = int_var('anomaly_baseline_weeks', 1) | int %}
+{%- set min_calls = int_var('anomaly_min_calls', 0) %}
+{%- set min_baseline_days = int_var('anomaly_min_baseline_days', 1) %}
+{%- set z_threshold = var('anomaly_z_threshold') | float %}
+with
+
+metrics as (
+
+    select * from {{ ref('agg_daily_org_metrics') }}
+
+),
+
+-- Long format: one row per organization, day and rate KPI. `calls` is the KPI's denominator.
+kpi_days as (
+    {% for kpi in rate_kpis %}
+    select
+        org_id,
+        report_date,
+        '{{ kpi_identifier(kpi.get("key"), "key") }}' as kpi,
+        toNullable(toFloat64({{ kpi_headline_value(kpi) }})) as value,
+        toUInt64({{ kpi.get('denominator') }}) as calls
+    from metrics
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+
+),
+
+-- Baseline days: the same weekday in the trailing weeks (by date, so a missing row cannot
+-- stretch the window), only days whose rate rests on at least anomaly_min_calls calls.
+-- Zero-call and under-min days are left out: their rate is undefined or noise.
+baseline_values as (
+
+    select
+        *,
+        groupArrayIf(value, value is not null and calls >= {{ min_calls }}) over same_weekdays as baseline
+    from kpi_days
+    window same_weekdays as (
+        partition by org_id, kpi, toDayOfWeek(report_date)
+        order by report_date
+        range between {{ weeks * 7 }} preceding and 1 preceding
+    )
+
+),
+
+baselines as (
+
+    select
+        *,
+        arraySort(baseline) as sorted_baseline,
+        length(baseline) as baseline_days,
+        if(baseline_days > 0, {{ sorted_median('sorted_baseline', 'baseline_days') }}, NULL) as baseline_median,
+        arraySort(arrayMap(v -> abs(v - ifNull(baseline_median, 0)), baseline)) as deviations,
+        if(baseline_days > 0, {{ sorted_median('deviations', 'baseline_days') }}, NULL) as baseline_mad,
+        if(baseline_days > 0, arrayAvg(deviations), NULL) as baseline_mean_deviation
+    from baseline_values
+
+),
+
+-- Robust z-score |x - median| / (1.4826 * MAD) (1.4826 makes the MAD estimate a normal standard
+-- deviation). When MAD is 0 (half the baseline days or more equal the median) the scale falls back
+-- to 1.253314 * mean absolute deviation (the modified z-score's rule); when that is 0 too (every
+-- baseline day equal) z is NULL: unbounded, the day differs from a flat series. A day equal to the
+-- median scores 0.
+scored as (
+
+    select
+        *,
+        multiIf(
+            value is null or baseline_median is null, NULL,
+            value = baseline_median, 0,
+            baseline_mad > 0, abs(value - baseline_median) / (1.4826 * baseline_mad),
+            baseline_mean_deviation > 0, abs(value - baseline_median) / (1.253314 * baseline_mean_deviation),
+            NULL
+        ) as z
+    from baselines
+
+),
+
+final as (
+
+    select
+        org_id,
+        report_date,
+        kpi,
+        value,
+        calls,
+        baseline_median,
+        baseline_mad,
+        toUInt32(baseline_days) as baseline_days,
+        z,
+        toBool(ifNull(
+            value is not null
+            and calls >= {{ min_calls }}
+            and baseline_days >= {{ min_baseline_days }}
+            and value != baseline_median
+            and (z is null or z > {{ z_threshold }}),
+            false
+        )) as is_anomaly,
+        multiIf(value > baseline_median, 'up', value < baseline_median, 'down', NULL) as direction
+    from scored
+
+)
+
+select * from final
