@@ -7,6 +7,7 @@ After every successful model run the rebuilt days' mart fingerprints are recorde
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -66,8 +67,10 @@ class Refresher:
         are recorded as it lands. With the marts missing, a plain refresh is a (sliced) full build.
         """
         with DBT_LOCK:
-            if start is None and end is None and not org_ids and not self.marts_exist():
+            plain = start is None and end is None and not org_ids
+            if plain and not self.marts_exist():
                 full_refresh = True
+            inserts = self._source_inserts() if plain else None  # before dbt reads the sources
             outcome = self._timed(
                 "run",
                 lambda: refresh_marts(
@@ -83,13 +86,16 @@ class Refresher:
             if not outcome.success:
                 detail = outcome.error or "; ".join(outcome.failures) or "see the dbt log"
                 raise RefreshFailed(f"dbt refresh failed: {detail.splitlines()[0]}")
+            if plain:
+                self._remember(source_inserts=inserts)
         return outcome
 
     def run_dbt_command(self, args: Sequence[str], *, capture_output: bool = False) -> DbtOutcome:
         """Any dbt command; one that rebuilt models is followed by `after_refresh`."""
         with DBT_LOCK:
             if is_plain_full_refresh(args):  # in slices, each recorded as it lands
-                return self._timed(
+                inserts = self._source_inserts()
+                outcome = self._timed(
                     "run",
                     lambda: refresh_marts(
                         self.settings,
@@ -98,6 +104,9 @@ class Refresher:
                         capture_output=capture_output,
                     ),
                 )
+                if outcome.success:
+                    self._remember(source_inserts=inserts)
+                return outcome
             outcome = self._timed(
                 args[0] if args else "help",
                 lambda: run_dbt(args, self.settings, capture_output=capture_output),
@@ -123,14 +132,19 @@ class Refresher:
     def needs_refresh(self) -> str | None:
         """Why a plain refresh has work to do (None: it would rebuild nothing), from cheap queries.
 
-        The marts missing, definitions changed since the last refresh here, or a source row newer
-        than the marts' watermark (the same watermark the refresh window macro uses).
+        The marts missing, definitions changed since the last refresh here, or, when rows were
+        added to a source since the last plain refresh began, one newer than the marts' watermark
+        (the same watermark the refresh window macro uses). The first check matters: rows no mart
+        keeps a trace of (another node's outputs) never move the watermark, yet were seen.
         """
         if not self.marts_exist():
             return "the marts are not built yet"
         version = load_catalog(self.settings.dbt_project_dir).metrics_version
         if self._last_refreshed_version() != version:
             return "the metric definitions changed since the last refresh here"
+        inserts = self._state().get("source_inserts")
+        if inserts is not None and inserts == self._source_inserts():
+            return None  # not a row added to the sources since the last plain refresh began
         if self._newest_source_rows_after_watermark():
             return "source rows arrived after the marts' watermark"
         return None
@@ -145,8 +159,43 @@ class Refresher:
         query = f"WITH (SELECT least({marts}, now64(3))) AS watermark SELECT {probes}"
         return bool(get_client(self.settings).query(query).first_row[0])
 
+    def _source_inserts(self) -> str | None:
+        """A token that changes with every insert into a source table (None: cannot tell).
+
+        MergeTree numbers each insert's block; merges and deletes keep the highest number, so
+        the per-partition maxima of the active parts change only when rows are added. A source
+        that is not a local MergeTree (a Distributed table) has no parts here: None.
+        """
+        tables = sorted({table for table, _ in NEWEST_SOURCE_COLUMNS})
+        rows = (
+            get_client(self.settings)
+            .query(
+                "SELECT table, partition_id, max(max_block_number) FROM system.parts "
+                "WHERE active AND database = {db:String} AND table IN {tables:Array(String)} "
+                "GROUP BY table, partition_id ORDER BY table, partition_id",
+                parameters={"db": self.settings.clickhouse_database, "tables": tables},
+            )
+            .result_rows
+        )
+        if sorted({row[0] for row in rows}) != tables:
+            return None
+        return hashlib.sha256(json.dumps([self.settings.clickhouse_database, rows]).encode()).hexdigest()
+
     def _state_file(self) -> Path:
         return self.settings.dbt_target_path / "refresh_state.json"
+
+    def _state(self) -> dict[str, object]:
+        """What the last refreshes here recorded (empty: not known; only ever an optimisation)."""
+        try:
+            state = json.loads(self._state_file().read_text())
+        except (OSError, ValueError):
+            return {}
+        return state if isinstance(state, dict) else {}
+
+    def _remember(self, **facts: object) -> None:
+        with contextlib.suppress(OSError):  # only an optimisation: without it the next check refreshes
+            self._state_file().parent.mkdir(parents=True, exist_ok=True)
+            self._state_file().write_text(json.dumps(self._state() | facts))
 
     def last_refreshed_at(self) -> float | None:
         """When a refresh here last succeeded (epoch seconds; None: not known), for the metrics."""
@@ -156,16 +205,10 @@ class Refresher:
             return None
 
     def _last_refreshed_version(self) -> str | None:
-        try:
-            return json.loads(self._state_file().read_text()).get("metrics_version")
-        except (OSError, ValueError, AttributeError):
-            return None
+        return self._state().get("metrics_version")  # type: ignore[return-value]
 
     def _remember_version(self) -> None:
-        version = load_catalog(self.settings.dbt_project_dir).metrics_version
-        with contextlib.suppress(OSError):  # only an optimisation: without it the next start refreshes
-            self._state_file().parent.mkdir(parents=True, exist_ok=True)
-            self._state_file().write_text(json.dumps({"metrics_version": version}))
+        self._remember(metrics_version=load_catalog(self.settings.dbt_project_dir).metrics_version)
 
     def marts_exist(self) -> bool:
         return marts_exist(get_client(self.settings), self.settings.dbt_schema)

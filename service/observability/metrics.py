@@ -75,6 +75,7 @@ class ServiceMetrics:
             registry=registry,
         )
         self._mart_refreshed_at = 0.0
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.store_gauges = StoreGauges(settings)
         registry.register(self.store_gauges)
 
@@ -92,8 +93,17 @@ class ServiceMetrics:
     # -- observations -----------------------------------------------------------------------------
     def request_finished(self, method: str, route: str, status: int, seconds: float) -> None:
         method = method if method in HTTP_METHODS else "OTHER"
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_duration.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:  # labels() validates and locks on every call: once per combination
+            children = (
+                self.http_requests.labels(method, route, str(status)),
+                self.http_duration.labels(method, route),
+            )
+            self._request_children[key] = children  # bounded: known methods, route templates
+        counter, duration = children
+        counter.inc()
+        duration.observe(seconds)
 
     def job_finished(self, job: JobRun) -> None:
         self.job_runs.labels(job.kind, job.status).inc()

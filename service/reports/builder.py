@@ -120,6 +120,12 @@ def report_anomalies(days: Sequence[MartDay], catalog: Catalog, *, dated: bool) 
     return items
 
 
+def _latest(tz: Any, moments: Iterable[datetime | None]) -> str | None:
+    """The latest of `moments` in the organization's time, to the second (None: none known)."""
+    known = [moment for moment in moments if moment]
+    return max(known).astimezone(tz).replace(microsecond=0).isoformat() if known else None
+
+
 def build_report(
     org: Organization,
     start: date,
@@ -138,9 +144,7 @@ def build_report(
     tz = zone(org.timezone)
     metrics, breakdowns = combine_days(days)
     classified = int(metrics.get("classified_calls", 0))
-    refreshed = [day.refreshed_at for day in days if day.refreshed_at]
     generated = (generated_at or datetime.now(UTC)).astimezone(tz).replace(microsecond=0)
-    mart_refreshed = max(refreshed).astimezone(tz).replace(microsecond=0).isoformat() if refreshed else None
     return {
         "date_range": {
             "tz": org.timezone,
@@ -155,7 +159,9 @@ def build_report(
             "org_id": org.org_id,
             "org_name": org.name,
             "generated_at": generated.isoformat(),
-            "mart_refreshed_at": mart_refreshed,
+            "mart_refreshed_at": _latest(tz, [day.refreshed_at for day in days]),
+            # The newest source row behind these numbers: what a later revision saw more of.
+            "input_watermark": _latest(tz, [day.loaded_at for day in days]),
             "metrics_version": catalog.metrics_version,
             "mart_fingerprint": days[0].fingerprint() if len(days) == 1 else None,
             "report_start_date": start.isoformat(),

@@ -44,6 +44,7 @@ class MartDay:
     breakdowns: dict[str, dict[str | None, int]]
     refreshed_at: datetime | None
     anomalies: list[Anomaly] = field(default_factory=list)
+    loaded_at: datetime | None = None  # the newest source row behind the day (input watermark)
 
     def fingerprint(self) -> str:
         """A hash of the numbers only, so rebuilding a day with the same data keeps it."""
@@ -80,14 +81,19 @@ def read_mart_days(
     # Never before ClickHouse's first Date: a report of 1970-01-01 just has no earlier days.
     first = max(min(history_from, start), FIRST_DATE) if history_from else start
     metrics = client.query(
-        f"SELECT org_id, report_date, refreshed_at, {', '.join(columns)} FROM {schema}.{METRICS_MODEL} "
+        f"SELECT org_id, report_date, refreshed_at, loaded_at, {', '.join(columns)} FROM {schema}.{METRICS_MODEL} "
         "WHERE org_id IN {org_ids:Array(String)} AND report_date BETWEEN {first:Date} AND {end:Date}",
         parameters=params | {"first": first},
     )
     days: dict[tuple[str, date], MartDay] = {}
-    for org_id, report_date, refreshed_at, *values in metrics.result_rows:
+    for org_id, report_date, refreshed_at, loaded_at, *values in metrics.result_rows:
         days[(org_id, report_date)] = MartDay(
-            org_id, report_date, dict(zip(columns, values, strict=True)), {}, _utc(refreshed_at)
+            org_id,
+            report_date,
+            dict(zip(columns, values, strict=True)),
+            {},
+            _utc(refreshed_at),
+            loaded_at=_utc(loaded_at),
         )
     breakdowns = client.query(
         f"SELECT org_id, report_date, dimension, value, call_count FROM {schema}.{BREAKDOWNS_MODEL} "

@@ -34,9 +34,11 @@ def test_scale_smoke_run_writes_every_figure(tmp_path: Path) -> None:
         "BENCH_SCALE_WORK_DIR": str(tmp_path / "work"),
         "BENCH_SCALE_RESULTS": str(results),
         "BENCH_SCALE_CHART": str(chart),
-        "BENCH_RESULTS": str(tmp_path / "no-latest.json"),  # no BENCHMARKS.md re-render here
+        "BENCH_RESULTS": str(tmp_path / "no-latest.json"),  # no latest.json to re-render from
+        "BENCH_MARKDOWN": str(tmp_path / "BENCHMARKS.md"),  # never the project's own
         "REFRESH_SLICE_DAYS": "7",
     }
+    project_page = (PROJECT_ROOT / "BENCHMARKS.md").read_bytes()
     run = subprocess.run(
         [sys.executable, "-m", "bench", "scale"],
         cwd=PROJECT_ROOT,
@@ -46,6 +48,7 @@ def test_scale_smoke_run_writes_every_figure(tmp_path: Path) -> None:
         timeout=900,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert (PROJECT_ROOT / "BENCHMARKS.md").read_bytes() == project_page  # a test run leaves it be
 
     r = json.loads(results.read_text())
     assert {"points", "machine", "commit", "targets"} <= set(r)

@@ -219,8 +219,11 @@ def test_a_killed_backfill_keeps_finished_days_and_resumes(jobs, monkeypatch):
     assert len(jobs.store.report_dates(org.org_id, start, end)) == 6
 
 
-def insert_late_output(jobs: ReportJobs, org, day: date) -> None:
-    """A late node output that reclassifies the first call of `day` (local) as `late_arrival`."""
+def insert_late_output(jobs: ReportJobs, org, day: date, node: str | None = None) -> None:
+    """A late node output that reclassifies the first call of `day` (local) as `late_arrival`.
+
+    From `node` instead of the organization's broker node: an output no mart reads.
+    """
     db = jobs.settings.clickhouse_database
     client = get_client(jobs.settings)
     lo = datetime.combine(day, datetime.min.time(), zone(org.timezone)).astimezone(UTC)
@@ -233,10 +236,24 @@ def insert_late_output(jobs: ReportJobs, org, day: date) -> None:
     flat = json.dumps({"result": {"call": {"call_classification": "late_arrival"}}})
     client.insert(
         "public_node_outputs",
-        [[uuid.uuid4(), run_id, uuid.uuid4(), org.node_persistent_id, flat, datetime.now(UTC)]],
+        [[uuid.uuid4(), run_id, uuid.uuid4(), node or org.node_persistent_id, flat, datetime.now(UTC)]],
         database=db,
         column_names=["id", "run_id", "node_id", "node_persistent_id", "flat_data", "created_at"],
     )
+
+
+def test_rows_no_mart_reads_make_one_refresh_not_one_every_time(jobs):
+    """Another node's output never moves the marts' watermark: it is seen once, then nothing new."""
+    org = jobs.store.list_organizations()[1]
+    jobs.refresh_job()  # whatever earlier tests left: refreshed
+    assert jobs.refresher.needs_refresh() is None
+    insert_late_output(jobs, org, last_days(jobs)[1], node="summary-node-not-a-broker")
+    assert jobs.refresher.needs_refresh() == "source rows arrived after the marts' watermark"
+    seen = jobs.refresh_job()
+    assert seen.job.status == "succeeded" and "note" not in seen.job.details, seen.job
+    assert jobs.refresher.needs_refresh() is None
+    idle = jobs.refresh_job()
+    assert idle.job.details["note"] == "nothing new"
 
 
 def leaf(report: dict, path: str):
@@ -281,6 +298,10 @@ def test_late_data_restates_recent_reports_and_leaves_older_ones_stale(services,
     assert [(r.revision, r.reason) for r in revisions[-2:]] == [(n, "backfill"), (n + 1, "restated")]
     before, after = revisions[-2:]
     assert before.report_data == first[end].report_data
+    # Each revision records the newest source row it saw: the late output moved it on.
+    assert before.input_watermark and after.input_watermark
+    assert datetime.fromisoformat(after.input_watermark) > datetime.fromisoformat(before.input_watermark)
+    assert after.input_watermark == after.report_data["metadata"]["input_watermark"]
     current = services.stored.get(org, end)
     assert current["revision"] == n + 1 and current["stale"] is False
     assert_report_matches_oracle(jobs, org.org_id, end, current)

@@ -28,7 +28,8 @@ def test_backup_check_and_restore_drill(backend, tmp_path):
     checked = run_cli(env, "store", "check")
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.strip() == (
-        f"ok: {url}: integrity ok, schema version {LATEST_VERSION}, 2 organizations, 8 reports, 0 job runs"
+        f"ok: {url}: integrity ok, schema version {LATEST_VERSION}, 2 organizations, 8 reports, "
+        "8 report revisions, 0 job runs"
     )
 
     made = run_cli(env, "store", "backup", f"{tmp_path}/backups/")
