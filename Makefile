@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 # Demo data for four organizations over four weeks, every model built and tested, the reports
 # backfilled, then the API (with the scheduler) on http://127.0.0.1:8000 (docs at /docs).
 demo: setup
-	$(PY) -m service demo-data --orgs 4 --days 28 --calls-per-day 400 --seed 7
+	$(PY) -m service demo-data --orgs 4 --days 63 --calls-per-day 400 --seed 7
 	$(PY) -m service dbt build
 	$(PY) -m service backfill --last-days 28
 	$(PY) -m service serve --host 127.0.0.1 --port 8000

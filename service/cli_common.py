@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
 
 from reports_store import JobRun, StoreError
 from reports_store.rules import UnknownTimezone
@@ -54,7 +55,8 @@ def echo_json(value: Any) -> None:
         value = value.model_dump(mode="json")
     elif isinstance(value, list):
         value = [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in value]
-    typer.echo(json.dumps(value, indent=2, default=str))
+    # Dates and times as the API writes them (ISO 8601), whatever the operations returned.
+    typer.echo(json.dumps(value, indent=2, default=lambda item: to_jsonable_python(item, fallback=str)))
 
 
 def finish_job(job: JobRun) -> None:

@@ -11,6 +11,7 @@ first, then the high 64 bits (not Python's 128-bit order); see `clickhouse_uuid_
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -380,12 +381,16 @@ def anomaly_flags(
     min_calls: int,
     min_baseline_days: int,
     threshold: float,
+    min_change_percent: float,
 ) -> list[dict[str, Any]]:
     """The rate KPIs flagged on `day` (unrounded), in RATE_KPIS order.
 
     Baseline: the same weekday of the `weeks` weeks before, days whose denominator is at least
-    `min_calls`; robust z = |x - median| / (1.4826 * MAD), falling back to 1.253314 * the mean
-    absolute deviation when MAD is 0, unbounded (None) when that is 0 too.
+    `min_calls`. Spread: 1.4826 * MAD, or 1.253314 * the mean absolute deviation when MAD is 0;
+    a share's scale is at least its binomial standard error 100 * sqrt(p (1 - p) / calls), p the
+    median as a fraction kept within [1/calls, 1 - 1/calls]. z = |x - median| / scale, unbounded
+    (None) when the scale is 0. Flagged: z above `threshold` (or None) and a change of at least
+    `min_change_percent` % of the median.
     """
     flags = []
     for kpi in RATE_KPIS:
@@ -398,15 +403,18 @@ def anomaly_flags(
         if value is None or calls < min_calls or len(baseline) < min_baseline_days:
             continue
         median = _median(baseline)
-        if value == median:
+        change = abs(value - median)
+        if value == median or change < min_change_percent / 100 * abs(median):
             continue
         deviations = [abs(v - median) for v in baseline]
         mad, mean_deviation = _median(deviations), sum(deviations) / len(deviations)
-        z = None
-        if mad > 0:
-            z = abs(value - median) / (1.4826 * mad)
-        elif mean_deviation > 0:
-            z = abs(value - median) / (1.253314 * mean_deviation)
+        spread = 1.4826 * mad if mad > 0 else 1.253314 * mean_deviation
+        sampling_error = 0.0
+        if RATE_KPIS[kpi][2] == 100.0:  # a share of the day's calls
+            p = min(max(median / 100, 1 / calls), 1 - 1 / calls)
+            sampling_error = 100 * math.sqrt(max(p * (1 - p), 0) / calls)
+        scale = max(spread, sampling_error)
+        z = change / scale if scale > 0 else None
         if z is None or z > threshold:
             direction = "up" if value > median else "down"
             flags.append(

@@ -47,6 +47,17 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Whether a rate KPI is a share of its denominator's calls (a percentage: nested
+    {count, denominator, percentage}, or numerator * 100 / denominator), whose day-to-day noise is
+    binomial. Any other rate (minutes per call) has no sampling error known to the marts. -#}
+{% macro kpi_is_share(kpi) -%}
+    {%- if kpi.get('object_keys') or (kpi.get('multiply_by', 1) == 100 and kpi.get('divide_by', 1) == 1) -%}
+    true
+    {%- else -%}
+    false
+    {%- endif -%}
+{%- endmacro %}
+
 {#- An integer var of the anomaly rules, checked (a wrong type would silently change the SQL). -#}
 {% macro int_var(name, minimum) -%}
     {%- set value = var(name) -%}

@@ -12,6 +12,7 @@
 {%- set min_calls = int_var('anomaly_min_calls', 0) %}
 {%- set min_baseline_days = int_var('anomaly_min_baseline_days', 1) %}
 {%- set z_threshold = var('anomaly_z_threshold') | float %}
+{%- set min_change_percent = var('anomaly_min_change_percent') | float %}
 with
 
 metrics as (
@@ -28,7 +29,8 @@ kpi_days as (
         report_date,
         '{{ kpi_identifier(kpi.get("key"), "key") }}' as kpi,
         toNullable(toFloat64({{ kpi_headline_value(kpi) }})) as value,
-        toUInt64({{ kpi.get('denominator') }}) as calls
+        toUInt64({{ kpi.get('denominator') }}) as calls,
+        {{ kpi_is_share(kpi) }} as is_share
     from metrics
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
@@ -66,20 +68,32 @@ baselines as (
 
 ),
 
--- Robust z-score |x - median| / (1.4826 * MAD) (1.4826 makes the MAD estimate a normal standard
--- deviation). When MAD is 0 (half the baseline days or more equal the median) the scale falls back
--- to 1.253314 * mean absolute deviation (the modified z-score's rule); when that is 0 too (every
--- baseline day equal) z is NULL: unbounded, the day differs from a flat series. A day equal to the
--- median scores 0.
+-- Robust z-score |x - median| / scale. The scale is 1.4826 * MAD (1.4826 makes the MAD estimate a
+-- normal standard deviation); when MAD is 0 (half the baseline days or more equal the median),
+-- 1.253314 * the mean absolute deviation (the modified z-score's rule). A share (a percentage of
+-- the day's calls) is never scaled below its own sampling error, 100 * sqrt(p (1 - p) / calls)
+-- with p the baseline median: eight Mondays that happen to agree closely must not turn ordinary
+-- binomial noise into an anomaly (p is kept within [1/calls, 1 - 1/calls], so a 0 % baseline
+-- still has a noise floor). When the scale is 0 (a constant baseline of a non-share KPI), z is
+-- NULL: unbounded, the day differs from a flat series. A day equal to the median scores 0.
 scored as (
 
     select
         *,
+        least(greatest(ifNull(baseline_median, 0) / 100, 1 / greatest(calls, 1)), 1 - 1 / greatest(calls, 1)) as share_p,
+        if(is_share and calls > 0, 100 * sqrt(greatest(share_p * (1 - share_p), 0) / calls), 0) as sampling_error,
+        greatest(
+            multiIf(
+                baseline_mad > 0, 1.4826 * baseline_mad,
+                baseline_mean_deviation > 0, 1.253314 * baseline_mean_deviation,
+                0
+            ),
+            sampling_error
+        ) as scale,
         multiIf(
             value is null or baseline_median is null, NULL,
             value = baseline_median, 0,
-            baseline_mad > 0, abs(value - baseline_median) / (1.4826 * baseline_mad),
-            baseline_mean_deviation > 0, abs(value - baseline_median) / (1.253314 * baseline_mean_deviation),
+            scale > 0, abs(value - baseline_median) / scale,
             NULL
         ) as z
     from baselines
@@ -103,7 +117,9 @@ final as (
             and calls >= {{ min_calls }}
             and baseline_days >= {{ min_baseline_days }}
             and value != baseline_median
-            and (z is null or z > {{ z_threshold }}),
+            and (z is null or z > {{ z_threshold }})
+            -- and a change that matters: at least anomaly_min_change_percent of the median
+            and abs(value - baseline_median) >= {{ min_change_percent }} / 100 * abs(baseline_median),
             false
         )) as is_anomaly,
         multiIf(value > baseline_median, 'up', value < baseline_median, 'down', NULL) as direction

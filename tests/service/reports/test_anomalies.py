@@ -24,6 +24,7 @@ def rules(env: ReportEnv) -> dict:
         "min_calls": v["anomaly_min_calls"],
         "min_baseline_days": v["anomaly_min_baseline_days"],
         "threshold": v["anomaly_z_threshold"],
+        "min_change_percent": v["anomaly_min_change_percent"],
     }
 
 
@@ -76,7 +77,7 @@ def test_the_baselines_model_equals_the_oracle_on_every_day(report_env: ReportEn
             got = sorted(flagged.get((org.org_id, day), []), key=lambda f: rate_kpis.index(f["kpi"]))
             assert_same_flags(got, want, (org.timezone, day))
             total += len(want)
-    assert total >= 2  # the spike at least (success rate down, non-convertible up)
+    assert total >= 1  # the spike at least (non-convertible calls up)
 
 
 def test_a_spike_is_flagged_in_the_live_and_the_stored_report(report_env: ReportEnv):
@@ -84,7 +85,8 @@ def test_a_spike_is_flagged_in_the_live_and_the_stored_report(report_env: Report
     org = report_env.org("America/Chicago")
     live, _ = services.live.report(org, DateWindow.of(SPIKE_DAY, SPIKE_DAY))
     flags = {flag["kpi"]: flag for flag in live["anomalies"]}
-    assert flags["success_rate_percent"]["direction"] == "down"
+    # Every call a voicemail: non-convertible calls from about a third to all. (The success rate's
+    # fall to 0 % on some 25 calls is within 3.5 sampling errors of its baseline: not flagged.)
     assert flags["non_convertible_calls"]["direction"] == "up"
     assert flags["non_convertible_calls"]["value"] == live["kpis"]["non_convertible_calls"]["percentage"]
     assert all(
