@@ -63,7 +63,7 @@ def _targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
             ">= 20", r["report_speedup_vs_seed"], ge(r["report_speedup_vs_seed"], 20)
         ),
         "backfill_speedup_vs_seed": target(
-            ">= 50", r["backfill_speedup_vs_seed"], ge(r["backfill_speedup_vs_seed"], 50)
+            ">= 100", r["backfill_speedup_vs_seed"], ge(r["backfill_speedup_vs_seed"], 100)
         ),
         "backfill_snapshot_speedup_vs_seed": target(
             ">= 500", r["backfill_snapshot_speedup_vs_seed"], ge(r["backfill_snapshot_speedup_vs_seed"], 500)
@@ -75,6 +75,16 @@ def _targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "stored_report_p99_over_floor_p99": target("<= 2", stored_p99, le(stored_p99, 2)),
         "live_report_rps_over_floor": target(">= 0.6", live_share, ge(live_share, 0.6)),
         "live_report_p50_over_floor_p50": target("<= 3", live_p50, le(live_p50, 3)),
+        "dbt_refresh_nothing_new_seconds": target(
+            "<= 0.3, no dbt invocation",
+            r["dbt_refresh_nothing_new_seconds"],
+            le(r["dbt_refresh_nothing_new_seconds"], 0.3) and r["dbt_refresh_nothing_new_invocations"] == 0,
+        ),
+        "full_build_peak_rss_mb": target(
+            "<= 2048 at 5,000,000 calls",
+            r["full_build_peak_rss_mb"],
+            r["scale_calls_requested"] < 5_000_000 or le(r["full_build_peak_rss_mb"], 2048),
+        ),
         "peak_rss_mb": target(
             "< 2048 MiB", r["peak_rss_mb"], r["peak_rss_mb"] is not None and r["peak_rss_mb"] < 2048
         ),
@@ -118,6 +128,7 @@ def assemble(cfg: BenchConfig, phase_seconds: dict[str, float], total_seconds: f
         "dbt_full_build_seconds": build["dbt_full_build_seconds"],
         "dbt_incremental_day_seconds": incremental["dbt_incremental_day_seconds"],
         "dbt_refresh_nothing_new_seconds": incremental["dbt_refresh_nothing_new_seconds"],
+        "dbt_refresh_nothing_new_invocations": incremental["dbt_refresh_nothing_new_invocations"],
         "incremental_over_full_ratio": _ratio(
             incremental["dbt_incremental_day_seconds"], build["dbt_full_build_seconds"], 3
         ),
