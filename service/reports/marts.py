@@ -18,8 +18,8 @@ from service.core.calendar import FIRST_DATE
 from service.reports.catalog import BREAKDOWNS_MODEL, METRICS_MODEL, Catalog
 
 REPORT_TABLES = (METRICS_MODEL, BREAKDOWNS_MODEL)
-# A view over the metrics mart: any `dbt run` (re)creates it, so it is not part of "the marts
-# exist" (which turns a missing mart into a full rebuild).
+# Rebuilt whole from the metrics mart by any `dbt run`, so it is not part of "the marts exist"
+# (which turns a missing mart into a full rebuild).
 BASELINES_MODEL = "agg_daily_org_kpi_baselines"
 
 
@@ -113,7 +113,7 @@ def read_mart_days(
 def _attach_anomalies(
     client: Client, schema: str, params: dict[str, object], days: dict[tuple[str, date], MartDay]
 ) -> None:
-    """The flagged KPIs of each day in [start, end], from the baselines view (one query)."""
+    """The flagged KPIs of each day in [start, end], from the baselines model (one query)."""
     rows = client.query(
         f"SELECT org_id, report_date, kpi, value, baseline_median, z, direction FROM {schema}.{BASELINES_MODEL} "
         "WHERE org_id IN {org_ids:Array(String)} AND report_date BETWEEN {start:Date} AND {end:Date} "
