@@ -18,14 +18,8 @@ from service.reports.catalog import load_catalog
 from service.reports.diff import diff_reports
 from service.reports.export import export_columns, export_row
 
-REVISION_FIELDS = (
-    "revision",
-    "generated_at",
-    "reason",
-    "metrics_version",
-    "mart_refreshed_at",
-    "input_watermark",
-)
+# A revision's summary: the stored revision without what names it or its body.
+_NOT_SUMMARIZED = {"org_id", "report_date", "report_data"}
 
 
 def is_stale(stored: StoredReport | ReportRevision, versions: dict[date, MartVersion]) -> bool:
@@ -80,7 +74,7 @@ class StoredReports:
         revisions = self._require_revisions(org, day)
         versions = self.store.get_mart_versions(org.org_id, [day])
         return [
-            {field: getattr(found, field) for field in REVISION_FIELDS} | {"stale": is_stale(found, versions)}
+            found.model_dump(exclude=_NOT_SUMMARIZED) | {"stale": is_stale(found, versions)}
             for found in revisions
         ]
 
