@@ -139,10 +139,10 @@ class Refresher:
         """
         if not self.marts_exist():
             return "the marts are not built yet"
-        version = load_catalog(self.settings.dbt_project_dir).metrics_version
-        if self._last_refreshed_version() != version:
+        state = self._state()
+        if state.get("metrics_version") != load_catalog(self.settings.dbt_project_dir).metrics_version:
             return "the metric definitions changed since the last refresh here"
-        inserts = self._state().get("source_inserts")
+        inserts = state.get("source_inserts")
         if inserts is not None and inserts == self._source_inserts():
             return None  # not a row added to the sources since the last plain refresh began
         if self._newest_source_rows_after_watermark():
@@ -210,9 +210,6 @@ class Refresher:
             return self._state_file().stat().st_mtime
         except OSError:
             return None
-
-    def _last_refreshed_version(self) -> str | None:
-        return self._state().get("metrics_version")  # type: ignore[return-value]
 
     def _remember_version(self) -> None:
         self._remember(metrics_version=load_catalog(self.settings.dbt_project_dir).metrics_version)

@@ -86,25 +86,23 @@ class StoredResponseCache:
                 self._version = version
         return version
 
-    def get(self, key: Hashable) -> Rendered | None:
-        """The body of `key` if it is cached and the store has not changed since (never renders)."""
-        if self._current_version() is None:
-            return None
+    def _lookup(self, key: Hashable) -> Rendered | None:
         with self._lock:
             rendered = self._bodies.get(key)
             if rendered is not None:
                 self._bodies.move_to_end(key)
             return rendered
 
+    def get(self, key: Hashable) -> Rendered | None:
+        """The body of `key` if it is cached and the store has not changed since (never renders)."""
+        return None if self._current_version() is None else self._lookup(key)
+
     def get_or_render(self, key: Hashable, render: Callable[[], bytes]) -> bytes:
         """The cached body of `key`, or `render()` kept if the store did not change meanwhile."""
         version = self._current_version()
-        if version is not None:
-            with self._lock:
-                rendered = self._bodies.get(key)
-                if rendered is not None:
-                    self._bodies.move_to_end(key)
-                    return rendered.body
+        rendered = self._lookup(key) if version is not None else None
+        if rendered is not None:
+            return rendered.body
         body = render()
         if version is not None and self._current_version() == version:
             with self._lock:
