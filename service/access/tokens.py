@@ -56,6 +56,22 @@ class CreatedToken(BaseModel):
     expires_at: datetime | None
 
 
+def _principal(token: ApiToken) -> Principal:
+    # Looked at again when its last use is due to be written (at once if never written) or it expires.
+    check_again_at = 0.0 if token.last_used_at is None else (token.last_used_at + TOUCH_EVERY).timestamp()
+    if token.expires_at is not None:
+        check_again_at = min(check_again_at, token.expires_at.timestamp())
+    if token.scope == "admin":
+        return Principal(kind="admin", actor_id=token.id, name=token.name, check_again_at=check_again_at)
+    return Principal(
+        kind="reader",
+        actor_id=token.id,
+        name=token.name,
+        org_ids=frozenset(token.org_ids),
+        check_again_at=check_again_at,
+    )
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -65,7 +81,8 @@ class Tokens:
         self.settings = settings
         self.store = store
         self._lock = threading.Lock()
-        self._cache: dict[str, ApiToken] = {}
+        # Stored tokens and their principals while the store is unchanged.
+        self._cache: dict[str, tuple[ApiToken, Principal]] = {}
         self._cache_version: int | None = None
 
     @property
@@ -103,23 +120,32 @@ class Tokens:
             self._cache.clear()
         return revoked
 
-    def _stored(self, token_id: str) -> ApiToken | None:
-        """The stored token, cached while the store is unchanged (a revocation anywhere shows at once)."""
-        version = self.store.data_version()
+    def _stored(self, token_id: str, version: int | None) -> tuple[ApiToken, Principal] | None:
+        """The stored token and its principal, cached while the store is unchanged (a revocation
+        anywhere shows at once)."""
         with self._lock:
             if version is None or version != self._cache_version:
                 self._cache.clear()
                 self._cache_version = version
             cached = self._cache.get(token_id)
         if cached is None:
-            cached = self.store.get_token(token_id)
-            if cached is not None and version is not None:
+            token = self.store.get_token(token_id)
+            if token is None:
+                return None
+            cached = token, _principal(token)
+            if version is not None:
                 with self._lock:
-                    self._cache[token_id] = cached
+                    if self._cache_version == version:
+                        self._cache[token_id] = cached
         return cached
 
-    def authenticate(self, authorization: str | None, now: datetime | None = None) -> Principal:
-        """The principal of an `Authorization: Bearer ...` header (everyone is admin without API_KEY)."""
+    def authenticate(
+        self, authorization: str | None, now: datetime | None = None, *, version: int | None = None
+    ) -> Principal:
+        """The principal of an `Authorization: Bearer ...` header (everyone is admin without API_KEY).
+
+        `version`: the store's data version when the caller has just read it (the API's fast path
+        reads it once a request); read here otherwise."""
         if not self.enabled:
             return OPEN
         if not authorization or not authorization.startswith("Bearer "):
@@ -128,22 +154,22 @@ class Tokens:
         api_key = self.settings.api_key.get_secret_value()  # type: ignore[union-attr]  # enabled
         if hmac.compare_digest(given.encode(), api_key.encode()):
             return API_KEY_ADMIN
-        token = self._verified(given, now or datetime.now(UTC))
-        if token.scope == "admin":
-            return Principal(kind="admin", actor_id=token.id, name=token.name)
-        return Principal(kind="reader", actor_id=token.id, name=token.name, org_ids=frozenset(token.org_ids))
+        return self._verified(
+            given, now or datetime.now(UTC), self.store.data_version() if version is None else version
+        )
 
-    def _verified(self, given: str, now: datetime) -> ApiToken:
+    def _verified(self, given: str, now: datetime, version: int | None) -> Principal:
         token_id, _, secret = given.removeprefix(TOKEN_PREFIX).partition("_")
-        token = self._stored(token_id) if given.startswith(TOKEN_PREFIX) and secret else None
+        stored = self._stored(token_id, version) if given.startswith(TOKEN_PREFIX) and secret else None
         # Compared even for an unknown id, so timing does not tell which ids exist.
-        expected = token.secret_hash if token is not None else _hash("")
-        if not hmac.compare_digest(_hash(secret), expected) or token is None:
+        expected = stored[0].secret_hash if stored is not None else _hash("")
+        if not hmac.compare_digest(_hash(secret), expected) or stored is None:
             raise Unauthorized("The token is not valid")
+        token, principal = stored
         if token.revoked_at is not None:
             raise Unauthorized("The token was revoked")
         if token.expires_at is not None and token.expires_at <= now:
             raise Unauthorized("The token has expired")
         if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
             self.store.touch_token(token.id, now)
-        return token
+        return principal

@@ -21,7 +21,7 @@ from reports_store import StoreError
 from reports_store import UnknownOrganization as StoreUnknownOrganization
 from reports_store.rules import UnknownTimezone
 from service.api.deps import ServiceState
-from service.api.fast_path import GZIP_MINIMUM_SIZE, FastPathApp
+from service.api.fast_path import FastPathApp
 from service.api.limits import ConcurrencyLimiter
 from service.api.routers import access, dashboard, docs, live, notifications, orgs, reports, system
 from service.core.config import Settings, get_settings
@@ -30,7 +30,7 @@ from service.jobs.scheduler import Scheduler
 from service.observability.http import install_observability
 from service.operations.remote import service_file
 from service.reports.catalog import load_catalog
-from service.reports.response_cache import StoredResponseCache
+from service.reports.response_cache import GZIP_MINIMUM_SIZE, StoredResponseCache
 from service.services import Services
 
 log = logging.getLogger("service.api")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -18,7 +18,7 @@ from service.core.config import Settings
 from service.jobs.scheduler import Scheduler
 from service.operations.local import LocalOperations
 from service.reports.live import live_window
-from service.reports.response_cache import StoredResponseCache
+from service.reports.response_cache import LiveBodyCache, StoredResponseCache
 from service.services import Services
 
 
@@ -29,6 +29,7 @@ class ServiceState:
     scheduler: Scheduler
     response_cache: StoredResponseCache
     live_limiter: ConcurrencyLimiter
+    live_bodies: LiveBodyCache = field(default_factory=LiveBodyCache)  # /daily-report and the fast path
     ready: bool = False
     starting: bool = True
     startup_error: str | None = None
@@ -53,19 +54,15 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 # -- the credential check, one implementation for the dependencies and the fast path (fast_path.py) --
 
 
-def authenticate(state: ServiceState, authorization: str | None) -> Principal:
-    """Who is asking: 401 without a valid token when API_KEY is set; everyone is admin without it."""
-    return state.services.tokens.authenticate(authorization)
+def authenticate(state: ServiceState, authorization: str | None, version: int | None = None) -> Principal:
+    """Who is asking: 401 without a valid token when API_KEY is set; everyone is admin without it.
+    (`version`: the store's data version, if the caller has just read it.)"""
+    return state.services.tokens.authenticate(authorization, version=version)
 
 
 def readable_org(state: ServiceState, principal: Principal, org_id: str | None) -> str | None:
     """The org_id a read is about, once this principal may read it (403 otherwise, known or not)."""
     return principal.readable_org_id(org_id, state.settings.org_id)
-
-
-def authorize_read(state: ServiceState, authorization: str | None, org_id: str | None) -> str | None:
-    """Token -> principal -> organization access, as a Reader route with `org_id` checks them."""
-    return readable_org(state, authenticate(state, authorization), org_id)
 
 
 def get_principal(state: State, authorization: Annotated[str | None, Header()] = None) -> Principal:

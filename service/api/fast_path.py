@@ -7,19 +7,25 @@ handler, response validation) costs several times the answer itself. For exactly
     GET /api/reports/{report_date}?org_id=   GET /api/reports/latest?org_id=
     GET /daily-report?org_id=&date=
 
-this layer checks the credentials with the dependencies' own code (`deps.authorize_read`) and
-answers from the caches (`service.reports.response_cache`) with the bytes and headers the app
-sends: its Response headers, the handler's, gzip as its GZipMiddleware encodes, the request id.
-Each answer counts in the request metrics and gets its access line, through the request
-middleware's own functions (`observability.http.finish_request`).
+this layer checks the credentials with the dependencies' own code (`deps.authenticate`,
+`deps.readable_org`) and answers from the caches (`service.reports.response_cache`) with the bytes
+and headers the app sends: its Response headers, the handler's, gzip as its GZipMiddleware
+encodes, the request id. Each answer counts in the request metrics and gets its access line,
+through the request middleware's own functions (`observability.http.finish_request`).
+
+An answer is then kept (`Memo`) for the same raw request and credentials while everything it
+rests on holds: the store's data version (revocations, organizations, reports), the token's next
+check (expiry, last-used write), the live cache's entry. A repeat costs a lookup and those checks.
 
 On any doubt the request goes to the app: another method or path, a query parameter it does not
 know or given twice, a value that does not validate, missing or refused credentials, a cache
 miss, a cross-origin request when CORS is on, dependency overrides. So the OpenAPI document, the
 error answers and the tenant checks all stay the app's.
 
-It runs on the event loop: all it calls is in memory but `data_version()` (a pragma), the token
-lookup on a token-cache miss, and a token's `last_used_at` write (once a minute a token).
+It runs on the event loop: all it calls is in memory but `data_version()` (a pragma, read once a
+request for every cache it consults), the token lookup on a token-cache miss, and a token's
+`last_used_at` write (once a minute a token). Bodies are rendered and compressed where a miss is
+answered, never here.
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -40,25 +45,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reports_store import Organization, StoreError
 from reports_store.rules import Identifier
-from service.api.deps import ServiceState, authorize_read
-from service.api.routers.live import REFRESHED_HEADER
-from service.api.schemas import Report
-from service.core.calendar import LocalDate
+from service.api.deps import ServiceState, authenticate, readable_org
+from service.api.routers.live import REFRESHED_HEADER, refreshed_stamp, rendered_report
+from service.core.calendar import DateWindow, LocalDate
 from service.core.errors import ServiceError
 from service.observability.context import org_id_var, request_id_var
 from service.observability.http import REQUEST_ID_HEADER, finish_request, request_id_for, safe_value
 from service.reports.live import live_window
-from service.reports.response_cache import (
-    LiveBodyCache,
-    Rendered,
-    latest_report_key,
-    render_json,
-    report_key,
-)
+from service.reports.response_cache import GZIP_MINIMUM_SIZE, Rendered, latest_report_key, report_key
 
 log = logging.getLogger("service.api")
 
-GZIP_MINIMUM_SIZE = 1024  # the app's GZipMiddleware minimum_size (app.py passes it)
 STORED_PREFIX = "/api/reports/"
 LATEST_PATH = "/api/reports/latest"
 DATE_PATH = "/api/reports/{report_date}"
@@ -71,10 +68,10 @@ ALLOWED_PARAMS = {
 }
 DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 ORG_CACHE_ENTRIES = 4096
+MEMO_ENTRIES = 8192  # answers by raw request and credentials (emptied when full)
 
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 _LOCAL_DATE: TypeAdapter[date] = TypeAdapter(LocalDate)
-_REPORT: TypeAdapter[Any] = TypeAdapter(Report)
 _JSON = (b"content-type", b"application/json")
 _VARY = (b"vary", b"Accept-Encoding")
 _GZIP = (b"content-encoding", b"gzip")
@@ -86,12 +83,51 @@ class Doubt(Exception):
     """This request is the app's to answer."""
 
 
+@dataclass(frozen=True)
+class LiveEntry:
+    """The live cache's entry an answer was made from."""
+
+    org: Organization
+    window: DateWindow
+    report: object
+
+    def current(self, state: ServiceState) -> bool:
+        cached = state.services.live.cached(self.org, self.window)
+        return cached is not None and cached[0] is self.report
+
+
 @dataclass
 class Answer:
     route: APIRoute
     org_id: str | None  # as the request named it: the access line's organization
     headers: list[tuple[bytes, bytes]]
     body: bytes
+
+
+@dataclass(frozen=True)
+class Memo:
+    """An answer as sent, for the same request with the same credentials while all it rests on
+    holds: the store unchanged (its data version: revocations, organizations, stored reports), the
+    token not yet due for another look (expiry, its last-used write) and, for a live report, the
+    live cache still holding the report it was made from."""
+
+    route: APIRoute
+    org_id: str | None
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+    version: int
+    check_again_at: float
+    live: LiveEntry | None
+
+    def holds(self, state: ServiceState, version: int | None, now: float) -> bool:
+        return (
+            version == self.version
+            and now < self.check_again_at
+            and (self.live is None or self.live.current(state))
+        )
+
+    def answer(self) -> Answer:
+        return Answer(self.route, self.org_id, list(self.headers), self.body)
 
 
 @dataclass
@@ -133,11 +169,11 @@ class FastPath:
         self.app = app
         self.cors = cors
         self.gzip_minimum_size = gzip_minimum_size
-        self.live_bodies = LiveBodyCache()
         self._routes: dict[str, APIRoute] | None = None
         # Organizations by org_id while the store is unchanged (only the event loop uses them).
         self._orgs: dict[str | None, Organization] = {}
         self._orgs_version: int | None = None
+        self._memos: dict[tuple[str | None, str, bytes, str], Memo] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET" or not _candidate(scope["path"]):
@@ -172,12 +208,6 @@ class FastPath:
 
     # -- matching ----------------------------------------------------------------------------------
     def _answer(self, scope: Scope, headers: RequestHeaders) -> Answer | None:
-        path: str = scope["path"]
-        template, report_date = (
-            (path, None)
-            if path in (LIVE_PATH, LATEST_PATH)
-            else (DATE_PATH, _valid(_LOCAL_DATE, path[len(STORED_PREFIX) :]))
-        )
         app = self.fastapi_app
         state: ServiceState | None = getattr(app.state, "service", None)
         if (
@@ -188,25 +218,58 @@ class FastPath:
             or (self.cors and headers.origin)
         ):
             return None
+        version = state.services.store.data_version()  # read once: every cache below keys on it
+        # The raw request (credentials included; kept in memory only) names its earlier answer.
+        memo_key = (headers.authorization, scope["path"], scope["query_string"], headers.accept_encoding)
+        memo = self._memos.get(memo_key)
+        if memo is not None and memo.holds(state, version, time.time()):
+            return memo.answer()
+        answer, memo = self._fresh_answer(state, scope, headers, version)
+        if memo is not None:
+            if len(self._memos) >= MEMO_ENTRIES:
+                self._memos.clear()
+            self._memos[memo_key] = memo
+        return answer
+
+    def _fresh_answer(
+        self, state: ServiceState, scope: Scope, headers: RequestHeaders, version: int | None
+    ) -> tuple[Answer | None, Memo | None]:
+        """The answer from the caches after every check, and how long it holds (a Memo)."""
+        path: str = scope["path"]
+        template, report_date = (
+            (path, None)
+            if path in (LIVE_PATH, LATEST_PATH)
+            else (DATE_PATH, _valid(_LOCAL_DATE, path[len(STORED_PREFIX) :]))
+        )
         params = _query(scope["query_string"], ALLOWED_PARAMS[template])
         asked = _valid(_IDENTIFIER, params["org_id"]) if "org_id" in params else None
+        live: LiveEntry | None = None
         try:
-            org_id = authorize_read(state, headers.authorization, asked)
+            principal = authenticate(state, headers.authorization, version)
+            org_id = readable_org(state, principal, asked)
             if template == LIVE_PATH:
                 day = _valid(_LOCAL_DATE, params["date"]) if "date" in params else None
-                rendered, extra = self._live(state, org_id, day)
+                rendered, extra, live = self._live(state, org_id, day, version)
             else:
                 key = latest_report_key(org_id) if report_date is None else report_key(org_id, report_date)
-                rendered, extra = state.response_cache.get(key), []
+                rendered, extra = state.response_cache.get(key, version), []
         except (ServiceError, StoreError) as exc:  # the app answers with its own error
             raise Doubt from exc
         if rendered is None:
-            return None
-        route = self._route(app, template)
-        return Answer(route, asked, *self._encoded(rendered, extra, headers.accept_encoding))
+            return None, None
+        answer = Answer(
+            self._route(state, template), asked, *self._encoded(rendered, extra, headers.accept_encoding)
+        )
+        # Without a date a live report is "yesterday", which moves: answered afresh each time.
+        if version is None or (template == LIVE_PATH and "date" not in params):
+            return answer, None
+        return answer, Memo(
+            answer.route, asked, tuple(answer.headers), answer.body, version, principal.check_again_at, live
+        )
 
-    def _route(self, app: FastAPI, template: str) -> APIRoute:
+    def _route(self, state: ServiceState, template: str) -> APIRoute:
         """The app's route of `template`: the metrics and the access line name it."""
+        app = self.fastapi_app
         if self._routes is None:
             routes = (context.original_route for context in iter_route_contexts(app.router.routes))
             self._routes = {
@@ -221,26 +284,24 @@ class FastPath:
 
     # -- answers -----------------------------------------------------------------------------------
     def _live(
-        self, state: ServiceState, org_id: str | None, day: date | None
-    ) -> tuple[Rendered | None, list[tuple[bytes, bytes]]]:
+        self, state: ServiceState, org_id: str | None, day: date | None, version: int | None
+    ) -> tuple[Rendered | None, list[tuple[bytes, bytes]], LiveEntry | None]:
         """The cached live report of `day` (default yesterday), as `routers.live.daily_report`."""
-        org = self._organization(state, org_id)
+        org = self._organization(state, org_id, version)
         window = live_window(org, day, None, None)
         cached = state.services.live.cached(org, window)
         if cached is None:
-            return None, []
+            return None, [], None
         report, refreshed = cached
-        key: Hashable = (org.org_id, org.timezone, window.start, window.end)
         try:
-            rendered = self.live_bodies.get_or_render(key, report, lambda: render_json(_REPORT, report))
+            rendered = rendered_report(state, org, window, report)
         except ValidationError as exc:  # the app answers it (a response validation error)
             raise Doubt from exc
-        stamp = refreshed.isoformat() if refreshed else "never"
-        return rendered, [(_REFRESHED, stamp.encode("latin-1"))]
+        stamp = (_REFRESHED, refreshed_stamp(refreshed).encode("latin-1"))
+        return rendered, [stamp], LiveEntry(org, window, report)
 
-    def _organization(self, state: ServiceState, org_id: str | None) -> Organization:
+    def _organization(self, state: ServiceState, org_id: str | None, version: int | None) -> Organization:
         """`services.organizations.get(org_id)`, kept while the store's data version holds."""
-        version = state.services.store.data_version()
         if version is None or version != self._orgs_version:
             self._orgs.clear()
             self._orgs_version = version

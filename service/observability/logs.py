@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -80,21 +81,83 @@ class JsonFormatter(logging.Formatter):
         self.redactor = redactor or Redactor()
 
     def format(self, record: logging.LogRecord) -> str:
+        exc = self.formatException(record.exc_info) if record.exc_info else None
+        stack = self.formatStack(record.stack_info) if record.stack_info else None
+        return self.line(
+            record.created, record.levelname, record.name, record.getMessage(), _extras(record), exc, stack
+        )
+
+    def line(
+        self,
+        created: float,
+        level_name: str,
+        logger_name: str,
+        message: str,
+        extras: dict[str, Any],
+        exc: str | None = None,
+        stack: str | None = None,
+    ) -> str:
+        """The line of a record made of these parts (`emit_fields` writes one without a record)."""
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
+            "ts": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+            "level": level_name.lower(),
+            "logger": logger_name,
+            "msg": message,
         }
         line |= context.current()
-        for key, value in _extras(record).items():
+        for key, value in extras.items():
             line.setdefault(key, value)
-        if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
-        if record.stack_info:
-            line["stack"] = self.formatStack(record.stack_info)
+        if exc:
+            line["exc"] = exc
+        if stack:
+            line["stack"] = stack
         text = orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
         return self.redactor(text)
+
+
+def emit_fields(logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
+    """`logger.log(level, message, extra=fields)` for a hot path (the access line of every request).
+
+    When the line goes to configure_logging's JSON handler alone (no other handler, no filter on
+    the way), it is rendered by that handler's formatter and written under its lock without a
+    LogRecord: the same line for a third of the cost. Anything else goes through logging."""
+    handler = _sole_json_handler(logger, level)
+    if handler is None:
+        logger.log(level, message, extra=fields)
+        return
+    formatter: JsonFormatter = handler.formatter  # type: ignore[assignment]  # checked
+    try:
+        text = formatter.line(time.time(), logging.getLevelName(level), logger.name, message, fields)
+        with handler.lock:  # type: ignore[union-attr]  # StreamHandler has one
+            handler.stream.write(text + handler.terminator)
+            handler.flush()
+    except Exception:  # as Handler.emit does: report, never raise into the request
+        handler.handleError(logging.makeLogRecord({"name": logger.name, "msg": message, "levelno": level}))
+
+
+def _sole_json_handler(logger: logging.Logger, level: int) -> logging.StreamHandler | None:
+    """The one handler a record of `logger` would reach, if it is our JSON handler and nothing on
+    the way filters; else None."""
+    found: logging.Handler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if found is not None or level < handler.level:
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent  # type: ignore[assignment]
+    if (
+        isinstance(found, logging.StreamHandler)
+        and getattr(found, _HANDLER_MARK, False)
+        and not found.filters
+        and type(found.formatter) is JsonFormatter
+    ):
+        return found
+    return None
 
 
 class TextFormatter(logging.Formatter):
@@ -142,6 +205,7 @@ def configure_logging(settings: Settings, stream: IO[str] | None = None) -> logg
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    _skip_unused_record_fields()
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
@@ -151,6 +215,15 @@ def configure_logging(settings: Settings, stream: IO[str] | None = None) -> logg
     logging.captureWarnings(True)
     dbt_runner.log_events_through_logging(True)
     return handler
+
+
+def _skip_unused_record_fields() -> None:
+    """No line here shows where a call was made, nor its thread or process: not collecting them
+    takes a third off every record (the `logging` docs' "Optimization" settings)."""
+    logging._srcfile = None  # type: ignore[attr-defined]  # documented: skips the caller lookup
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def _is_default(handler: logging.Handler) -> bool:

@@ -6,9 +6,10 @@ scheduler, a CLI in another process), so a saved report, a recorded mart version
 flag) or a changed organization empties the cache before the next read. A store that cannot say
 (None) is read uncached.
 
-Each body keeps its gzip encoding once asked for (`Rendered.gzipped`), made exactly as the app's
-GZipMiddleware makes it, so the API's fast path (`service.api.fast_path`) never compresses a
-cached body twice. The cache keys are built here (`report_key`, `latest_report_key`) for the
+Each body keeps its gzip encoding (`Rendered.gzipped`), made exactly as the app's GZipMiddleware
+makes it when the body is cached, in the thread that answered the miss: the API's fast path
+(`service.api.fast_path`) never compresses on the event loop. The live router and the fast path
+share one `LiveBodyCache`, so a live report is rendered once, by whichever answers it first. The cache keys are built here (`report_key`, `latest_report_key`) for the
 routers and the fast path alike.
 """
 
@@ -24,11 +25,13 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from reports_store import ReportStore
+from reports_store import Organization, ReportStore
+from service.core.calendar import DateWindow
 
 CACHE_ENTRIES = 4096
 CACHE_BYTES = 64 * 2**20  # a bound on memory: report lists of up to 366 days are tens of kB each
 GZIP_LEVEL = 9  # starlette's GZipMiddleware default, which the app uses
+GZIP_MINIMUM_SIZE = 1024  # the app's GZipMiddleware minimum_size (app.py passes it)
 
 
 def report_key(org_id: str | None, report_date: date) -> Hashable:
@@ -59,6 +62,15 @@ class Rendered:
     body: bytes
     _gzipped: bytes | None = field(default=None, init=False, repr=False)
 
+    @classmethod
+    def of(cls, body: bytes) -> Rendered:
+        """A body about to be cached, its gzip copy made now when the app would gzip it: the cache
+        is filled where a miss is answered (the thread pool), so the event loop never compresses."""
+        rendered = cls(body)
+        if len(body) >= GZIP_MINIMUM_SIZE:
+            rendered.gzipped()
+        return rendered
+
     def gzipped(self) -> bytes:
         if self._gzipped is None:  # a race renders it twice, both results identical
             self._gzipped = gzip_bytes(self.body)
@@ -76,9 +88,11 @@ class StoredResponseCache:
         self._entries, self._max_bytes, self._bytes = entries, max_bytes, 0
         self._version: int | None = None
 
-    def _current_version(self) -> int | None:
-        """The store's data version now; empties the cache on a change."""
-        version = self._store.data_version()
+    def _current_version(self, version: int | None = None) -> int | None:
+        """The store's data version now (`version` if the caller has just read it); empties the
+        cache on a change."""
+        if version is None:
+            version = self._store.data_version()
         with self._lock:
             if version != self._version:
                 self._bodies.clear()
@@ -93,9 +107,10 @@ class StoredResponseCache:
                 self._bodies.move_to_end(key)
             return rendered
 
-    def get(self, key: Hashable) -> Rendered | None:
-        """The body of `key` if it is cached and the store has not changed since (never renders)."""
-        return None if self._current_version() is None else self._lookup(key)
+    def get(self, key: Hashable, version: int | None = None) -> Rendered | None:
+        """The body of `key` if it is cached and the store has not changed since (never renders).
+        `version`: the store's data version, if the caller has just read it."""
+        return None if self._current_version(version) is None else self._lookup(key)
 
     def get_or_render(self, key: Hashable, render: Callable[[], bytes]) -> bytes:
         """The cached body of `key`, or `render()` kept if the store did not change meanwhile."""
@@ -105,9 +120,10 @@ class StoredResponseCache:
             return rendered.body
         body = render()
         if version is not None and self._current_version() == version:
+            rendered = Rendered.of(body)
             with self._lock:
                 if self._version == version and key not in self._bodies:
-                    self._bodies[key] = Rendered(body)
+                    self._bodies[key] = rendered
                     self._bytes += len(body)
                     while len(self._bodies) > self._entries or self._bytes > self._max_bytes:
                         self._bytes -= len(self._bodies.popitem(last=False)[1].body)
@@ -127,13 +143,17 @@ class LiveBodyCache:
         self._lock = threading.Lock()
         self._bodies: OrderedDict[Hashable, tuple[object, Rendered]] = OrderedDict()
 
-    def get_or_render(self, key: Hashable, report: object, render: Callable[[], bytes]) -> Rendered:
+    def get_or_render(
+        self, org: Organization, window: DateWindow, report: object, render: Callable[[], bytes]
+    ) -> Rendered:
+        """The body of the live report `report` of `org` over `window` (the live cache's object)."""
+        key = (org.org_id, org.timezone, window.start, window.end)
         with self._lock:
             entry = self._bodies.get(key)
             if entry is not None and entry[0] is report:
                 self._bodies.move_to_end(key)
                 return entry[1]
-        rendered = Rendered(render())
+        rendered = Rendered.of(render())
         with self._lock:
             self._bodies[key] = (report, rendered)
             self._bodies.move_to_end(key)

@@ -6,16 +6,34 @@ catalogue declares (`endpoint:` in the mart YAML), so a KPI added there gets its
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.exceptions import ResponseValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from service.api.deps import OrgDep, PrincipalDep, Reader, State, WindowDep
+from reports_store import Organization
+from service.api.deps import OrgDep, PrincipalDep, Reader, ServiceState, State, WindowDep
 from service.api.schemas import BreakdownItem, Report, kpi_response_model
+from service.core.calendar import DateWindow
 from service.reports.catalog import Breakdown, Catalog, Kpi
+from service.reports.response_cache import Rendered, render_json
 
 REFRESHED_HEADER = "X-Data-Refreshed-At"
 TAGS: list[str] = ["live analytics"]
+_REPORT: TypeAdapter[Any] = TypeAdapter(Report)
+
+
+def rendered_report(state: ServiceState, org: Organization, window: DateWindow, report: object) -> Rendered:
+    """The body /daily-report sends for the live cache's `report`: rendered once, by this route or
+    the fast path (service.api.fast_path), whichever answers it first. Raises ValidationError."""
+    return state.live_bodies.get_or_render(org, window, report, lambda: render_json(_REPORT, report))
+
+
+def refreshed_stamp(refreshed: datetime | None) -> str:
+    """The X-Data-Refreshed-At value: when the marts behind the answer were last refreshed."""
+    return refreshed.isoformat() if refreshed else "never"
 
 
 def live_report(
@@ -27,15 +45,22 @@ def live_report(
         with state.live_limiter.slot(principal.actor_id):
             cached = live.report(org, window)
     report, refreshed = cached
-    response.headers[REFRESHED_HEADER] = refreshed.isoformat() if refreshed else "never"
+    response.headers[REFRESHED_HEADER] = refreshed_stamp(refreshed)
     return report
 
 
 def daily_report(
     state: State, principal: PrincipalDep, org: OrgDep, window: WindowDep, response: Response
-) -> dict[str, Any]:
+) -> Response:
     """The live report of a local date or range."""
-    return live_report(state, principal, org, window, response)
+    report = live_report(state, principal, org, window, response)
+    try:
+        body = rendered_report(state, org, window, report).body
+    except ValidationError as exc:
+        raise ResponseValidationError(errors=exc.errors(include_url=False), body=report) from exc
+    rendered = Response(content=body, media_type="application/json")
+    rendered.headers[REFRESHED_HEADER] = response.headers[REFRESHED_HEADER]
+    return rendered
 
 
 def _breakdown_handler(breakdown: Breakdown):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -219,3 +220,70 @@ def test_fast_answers_count_in_the_request_metrics(world, answered):
         assert get(world, path, world["reader_a"]).status_code == 200
     assert answered[-3:] == [True] * 3
     assert count() == before + 3
+
+
+@pytest.fixture
+def fresh(world, monkeypatch) -> list[str]:
+    """The paths the fast path answered after every check (not from an earlier answer's memo)."""
+    fast: FastPath = world["service"].server.config.app._fast_path
+    calls: list[str] = []
+    real = fast._fresh_answer
+
+    def spy(state, scope, headers, version):
+        calls.append(scope["path"])
+        return real(state, scope, headers, version)
+
+    monkeypatch.setattr(fast, "_fresh_answer", spy)
+    return calls
+
+
+def test_a_repeat_is_answered_from_memo_until_the_token_is_due_for_a_look(
+    world, answered, fresh, monkeypatch
+):
+    token = world["token"](name="memo", org_ids=[world["org_a"]], expires_in_days=1)["token"]
+    path = paths(world, world["org_a"])[0]
+    for _ in range(3):  # the app's answer, then the first use's last_used_at write, then cached
+        assert get(world, path, token).status_code == 200
+    fresh.clear()
+    repeats = [get(world, path, token).raw_body for _ in range(3)]
+    assert answered[-3:] == [True, True, True] and fresh == [] and repeats[0] == repeats[2]
+    # Another token of the same organization is checked afresh, never served another's memo.
+    assert get(world, path, world["reader_a"]).status_code == 200 and fresh == [
+        f"/api/reports/{world['day']}"
+    ]
+    # Past the token's expiry (a clock two days on) its credentials are looked at again.
+    import service.api.fast_path as fast_path_module
+
+    later = type(
+        "Clock",
+        (),
+        {"time": staticmethod(lambda: time.time() + 2 * 86400), "perf_counter": time.perf_counter},
+    )
+    monkeypatch.setattr(fast_path_module, "time", later)
+    fresh.clear()
+    assert get(world, path, token).status_code == 200 and fresh == [f"/api/reports/{world['day']}"]
+
+
+def test_a_live_answer_memo_ends_with_its_live_cache_entry(world, answered, fresh):
+    path = paths(world, world["org_a"])[2]
+    for _ in range(3):
+        assert get(world, path, world["admin_token"]).status_code == 200
+    fresh.clear()
+    assert get(world, path, world["admin_token"]).status_code == 200 and fresh == []
+    world["service"].server.config.app.state.service.services.live.invalidate()  # as a refresh does
+    assert get(world, path, world["admin_token"]).status_code == 200
+    assert fresh == ["/daily-report"] and answered[-1] is False  # the app recomputed it
+
+
+def test_a_principal_is_checked_again_at_its_expiry_or_next_last_used_write():
+    from reports_store import ApiToken
+    from service.access.tokens import TOUCH_EVERY, _principal
+
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    token = ApiToken(
+        id="abc", name="t", scope="reader", org_ids=["o"], secret_hash="x", created_at=now, last_used_at=now
+    )
+    assert _principal(token).check_again_at == (now + TOUCH_EVERY).timestamp()
+    soon = now + timedelta(seconds=5)
+    assert _principal(token.model_copy(update={"expires_at": soon})).check_again_at == soon.timestamp()
+    assert _principal(token.model_copy(update={"last_used_at": None})).check_again_at == 0
