@@ -181,8 +181,8 @@ class TokenStore(ABC):
         """Mark a token revoked (kept for the audit trail); None when unknown."""
 
     @abstractmethod
-    def touch_token(self, token_id: str, at: datetime) -> None:
-        """Record when a token was last used."""
+    def touch_tokens(self, uses: Mapping[str, datetime]) -> None:
+        """Record when tokens were last used (token id -> time), in one transaction."""
 
 
 class AuditStore(ABC):

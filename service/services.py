@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 
-from reports_store import ReportStore, open_store
+from reports_store import ReportStore, StoreError, open_store
 from service.access.audit import Audit
 from service.access.tokens import Tokens
 from service.core.config import Settings
@@ -58,4 +59,8 @@ class Services:
 
     def close(self) -> None:
         self.notifier.close()
-        self.store.close()
+        try:
+            with suppress(StoreError):  # an unavailable store loses a minute of last-used hints
+                self.tokens.write_uses()
+        finally:
+            self.store.close()

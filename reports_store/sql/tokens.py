@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -73,8 +74,9 @@ class SqlTokenStore(SqlStoreBase, TokenStore):
             )
             return self._fetch_token(conn, token_id)
 
-    def touch_token(self, token_id: str, at: datetime) -> None:
+    def touch_tokens(self, uses: Mapping[str, datetime]) -> None:
         with self._session(write=True) as conn:
-            conn.execute(
-                "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", [self._ts_param(at), token_id]
+            conn.executemany(
+                "UPDATE api_tokens SET last_used_at = ? WHERE id = ?",
+                [[self._ts_param(at), token_id] for token_id, at in sorted(uses.items())],
             )

@@ -15,8 +15,8 @@ class Principal:
     actor_id: str  # a token id, "API_KEY", "cli" or "open" (no API_KEY configured)
     name: str
     org_ids: frozenset[str] = field(default_factory=frozenset)
-    # When the credentials must be looked at again (a token's expiry or its next last-used write),
-    # as a time.time() value: until then an answer made for them may be reused (the API fast path).
+    # When the credentials must be looked at again (a token's expiry), as a time.time() value:
+    # until then an answer made for them may be reused (the API fast path).
     check_again_at: float = math.inf
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 from datetime import UTC, datetime, timedelta
@@ -17,12 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reports_store import ApiToken, ReportStore
 from reports_store.rules import Identifier
-from service.access.principal import API_KEY_ADMIN, OPEN, Principal
+from service.access.principal import API_KEY_ADMIN, CLI, OPEN, Principal
 from service.core.config import Settings
 from service.core.errors import InvalidInput, NotFound, Unauthorized
 
 TOKEN_PREFIX = "cat_"
-TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is a hint, not a write per request
+# last_used_at is a hint, not a write per request: every token's latest use is written together, at
+# most once this often (each write changes the store's data version and so empties its readers' caches).
+TOUCH_EVERY = timedelta(minutes=1)
 
 
 class TokenRequest(BaseModel):
@@ -56,11 +59,11 @@ class CreatedToken(BaseModel):
     expires_at: datetime | None
 
 
+BUILT_IN_ACTORS = frozenset(p.actor_id for p in (OPEN, API_KEY_ADMIN, CLI))  # not stored tokens
+
+
 def _principal(token: ApiToken) -> Principal:
-    # Looked at again when its last use is due to be written (at once if never written) or it expires.
-    check_again_at = 0.0 if token.last_used_at is None else (token.last_used_at + TOUCH_EVERY).timestamp()
-    if token.expires_at is not None:
-        check_again_at = min(check_again_at, token.expires_at.timestamp())
+    check_again_at = token.expires_at.timestamp() if token.expires_at is not None else math.inf
     if token.scope == "admin":
         return Principal(kind="admin", actor_id=token.id, name=token.name, check_again_at=check_again_at)
     return Principal(
@@ -84,6 +87,9 @@ class Tokens:
         # Stored tokens and their principals while the store is unchanged.
         self._cache: dict[str, tuple[ApiToken, Principal]] = {}
         self._cache_version: int | None = None
+        # Uses not yet written (token id -> latest use) and when uses were last written.
+        self._uses: dict[str, datetime] = {}
+        self._uses_written_at: datetime | None = None
 
     @property
     def enabled(self) -> bool:
@@ -170,6 +176,24 @@ class Tokens:
             raise Unauthorized("The token was revoked")
         if token.expires_at is not None and token.expires_at <= now:
             raise Unauthorized("The token has expired")
-        if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
-            self.store.touch_token(token.id, now)
+        self.record_use(principal, now)
         return principal
+
+    def record_use(self, principal: Principal, now: datetime) -> None:
+        """Remember a token's use; all tokens' latest uses are written in one store write at most
+        once a TOUCH_EVERY (the first use after start at once)."""
+        if principal.actor_id in BUILT_IN_ACTORS:
+            return
+        with self._lock:
+            self._uses[principal.actor_id] = now
+            if self._uses_written_at is not None and now - self._uses_written_at < TOUCH_EVERY:
+                return
+            uses, self._uses, self._uses_written_at = self._uses, {}, now
+        self.store.touch_tokens(uses)
+
+    def write_uses(self) -> None:
+        """Write the uses not yet written (at shutdown)."""
+        with self._lock:
+            uses, self._uses = self._uses, {}
+        if uses:
+            self.store.touch_tokens(uses)

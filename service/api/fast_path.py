@@ -14,8 +14,8 @@ encodes, the request id. Each answer counts in the request metrics and gets its 
 through the request middleware's own functions (`observability.http.finish_request`).
 
 An answer is then kept (`Memo`) for the same raw request and credentials while everything it
-rests on holds: the store's data version (revocations, organizations, reports), the token's next
-check (expiry, last-used write), the live cache's entry. A repeat costs a lookup and those checks.
+rests on holds: the store's data version (revocations, organizations, reports), the token's
+expiry, the live cache's entry. A repeat costs a lookup and those checks.
 
 On any doubt the request goes to the app: another method or path, a query parameter it does not
 know or given twice, a value that does not validate, missing or refused credentials, a cache
@@ -23,8 +23,8 @@ miss, a cross-origin request when CORS is on, dependency overrides. So the OpenA
 error answers and the tenant checks all stay the app's.
 
 It runs on the event loop: all it calls is in memory but `data_version()` (a pragma, read once a
-request for every cache it consults), the token lookup on a token-cache miss, and a token's
-`last_used_at` write (once a minute a token). Bodies are rendered and compressed where a miss is
+request for every cache it consults), the token lookup on a token-cache miss, and the tokens'
+`last_used_at` write (all tokens together, at most once a minute). Bodies are rendered and compressed where a miss is
 answered, never here.
 """
 
@@ -34,7 +34,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -45,6 +45,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reports_store import Organization, StoreError
 from reports_store.rules import Identifier
+from service.access.principal import Principal
 from service.api.deps import ServiceState, authenticate, readable_org
 from service.api.routers.live import REFRESHED_HEADER, refreshed_stamp, rendered_report
 from service.core.calendar import DateWindow, LocalDate
@@ -108,21 +109,21 @@ class Answer:
 class Memo:
     """An answer as sent, for the same request with the same credentials while all it rests on
     holds: the store unchanged (its data version: revocations, organizations, stored reports), the
-    token not yet due for another look (expiry, its last-used write) and, for a live report, the
-    live cache still holding the report it was made from."""
+    token not expired and, for a live report, the live cache still holding the report it was made
+    from. Each reuse still counts as a use of the token (`Tokens.record_use`)."""
 
+    principal: Principal
     route: APIRoute
     org_id: str | None
     headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
     version: int
-    check_again_at: float
     live: LiveEntry | None
 
     def holds(self, state: ServiceState, version: int | None, now: float) -> bool:
         return (
             version == self.version
-            and now < self.check_again_at
+            and now < self.principal.check_again_at
             and (self.live is None or self.live.current(state))
         )
 
@@ -223,6 +224,7 @@ class FastPath:
         memo_key = (headers.authorization, scope["path"], scope["query_string"], headers.accept_encoding)
         memo = self._memos.get(memo_key)
         if memo is not None and memo.holds(state, version, time.time()):
+            state.services.tokens.record_use(memo.principal, datetime.now(UTC))
             return memo.answer()
         answer, memo = self._fresh_answer(state, scope, headers, version)
         if memo is not None:
@@ -263,9 +265,7 @@ class FastPath:
         # Without a date a live report is "yesterday", which moves: answered afresh each time.
         if version is None or (template == LIVE_PATH and "date" not in params):
             return answer, None
-        return answer, Memo(
-            answer.route, asked, tuple(answer.headers), answer.body, version, principal.check_again_at, live
-        )
+        return answer, Memo(principal, answer.route, asked, tuple(answer.headers), answer.body, version, live)
 
     def _route(self, state: ServiceState, template: str) -> APIRoute:
         """The app's route of `template`: the metrics and the access line name it."""

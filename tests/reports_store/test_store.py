@@ -397,7 +397,7 @@ def test_tokens_keep_only_a_hash_and_revocation_is_kept(store: ReportStore) -> N
     stored = store.create_token(token)
     assert stored.secret_hash == "ab" * 32 and stored.org_ids == ["acme"] and stored.created_at == now
     assert "secret_hash" not in stored.model_dump()  # never serialized
-    store.touch_token("tok_1", now + timedelta(minutes=1))
+    store.touch_tokens({"tok_1": now + timedelta(minutes=1), "unknown": now})
     assert store.get_token("tok_1").last_used_at == now + timedelta(minutes=1)
     revoked = store.revoke_token("tok_1", now + timedelta(hours=1))
     assert revoked is not None and revoked.revoked_at == now + timedelta(hours=1)

@@ -242,11 +242,18 @@ def test_a_repeat_is_answered_from_memo_until_the_token_is_due_for_a_look(
 ):
     token = world["token"](name="memo", org_ids=[world["org_a"]], expires_in_days=1)["token"]
     path = paths(world, world["org_a"])[0]
-    for _ in range(3):  # the app's answer, then the first use's last_used_at write, then cached
+    for _ in range(3):  # the app's answer, then cached
         assert get(world, path, token).status_code == 200
+    tokens = world["service"].server.config.app.state.service.services.tokens
+    uses: list[str] = []
+    real_record_use = tokens.record_use
+    monkeypatch.setattr(
+        tokens, "record_use", lambda p, now: uses.append(p.actor_id) or real_record_use(p, now)
+    )
     fresh.clear()
     repeats = [get(world, path, token).raw_body for _ in range(3)]
     assert answered[-3:] == [True, True, True] and fresh == [] and repeats[0] == repeats[2]
+    assert len(uses) == 3 and len(set(uses)) == 1  # a reuse still counts as the token's use
     # Another token of the same organization is checked afresh, never served another's memo.
     assert get(world, path, world["reader_a"]).status_code == 200 and fresh == [
         f"/api/reports/{world['day']}"
@@ -275,15 +282,14 @@ def test_a_live_answer_memo_ends_with_its_live_cache_entry(world, answered, fres
     assert fresh == ["/daily-report"] and answered[-1] is False  # the app recomputed it
 
 
-def test_a_principal_is_checked_again_at_its_expiry_or_next_last_used_write():
+def test_a_principal_is_checked_again_at_its_tokens_expiry():
     from reports_store import ApiToken
-    from service.access.tokens import TOUCH_EVERY, _principal
+    from service.access.tokens import _principal
 
     now = datetime(2026, 11, 27, 12, tzinfo=UTC)
     token = ApiToken(
         id="abc", name="t", scope="reader", org_ids=["o"], secret_hash="x", created_at=now, last_used_at=now
     )
-    assert _principal(token).check_again_at == (now + TOUCH_EVERY).timestamp()
+    assert _principal(token).check_again_at == float("inf")
     soon = now + timedelta(seconds=5)
     assert _principal(token.model_copy(update={"expires_at": soon})).check_again_at == soon.timestamp()
-    assert _principal(token.model_copy(update={"last_used_at": None})).check_again_at == 0
