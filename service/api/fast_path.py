@@ -15,21 +15,22 @@ through the request middleware's own functions (`observability.http.finish_reque
 
 An answer is then kept (`Memo`) for the same raw request and credentials while everything it
 rests on holds: the store's data version (revocations, organizations, reports), the token's
-expiry, the live cache's entry. A repeat costs a lookup and those checks.
+expiry, the live cache's generation. A repeat costs a lookup and those checks.
 
 On any doubt the request goes to the app: another method or path, a query parameter it does not
 know or given twice, a value that does not validate, missing or refused credentials, a cache
 miss, a cross-origin request when CORS is on, dependency overrides. So the OpenAPI document, the
 error answers and the tenant checks all stay the app's.
 
-It runs on the event loop: all it calls is in memory but `data_version()` (a pragma, read once a
-request for every cache it consults), the token lookup on a token-cache miss, and the tokens'
+It runs on the event loop: all it calls is in memory but `data_version()` (a pragma, read at most
+once an event-loop iteration for every cache it consults), the token lookup on a token-cache miss, and the tokens'
 `last_used_at` write (all tokens together, at most once a minute). Bodies are rendered and compressed where a miss is
 answered, never here.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -48,7 +49,7 @@ from reports_store.rules import Identifier
 from service.access.principal import Principal
 from service.api.deps import ServiceState, authenticate, readable_org
 from service.api.routers.live import REFRESHED_HEADER, refreshed_stamp, rendered_report
-from service.core.calendar import DateWindow, LocalDate
+from service.core.calendar import LocalDate
 from service.core.errors import ServiceError
 from service.observability.context import org_id_var, request_id_var
 from service.observability.http import REQUEST_ID_HEADER, finish_request, request_id_for, safe_value
@@ -84,19 +85,6 @@ class Doubt(Exception):
     """This request is the app's to answer."""
 
 
-@dataclass(frozen=True)
-class LiveEntry:
-    """The live cache's entry an answer was made from."""
-
-    org: Organization
-    window: DateWindow
-    report: object
-
-    def current(self, state: ServiceState) -> bool:
-        cached = state.services.live.cached(self.org, self.window)
-        return cached is not None and cached[0] is self.report
-
-
 @dataclass
 class Answer:
     route: APIRoute
@@ -109,8 +97,8 @@ class Answer:
 class Memo:
     """An answer as sent, for the same request with the same credentials while all it rests on
     holds: the store unchanged (its data version: revocations, organizations, stored reports), the
-    token not expired and, for a live report, the live cache still holding the report it was made
-    from. Each reuse still counts as a use of the token (`Tokens.record_use`)."""
+    token not expired and, for a live report, the live cache not emptied since (by a refresh).
+    Each reuse still counts as a use of the token (`Tokens.record_use`)."""
 
     principal: Principal
     route: APIRoute
@@ -118,13 +106,13 @@ class Memo:
     headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
     version: int
-    live: LiveEntry | None
+    live_generation: int | None  # a live report's: the live cache's generation it was made in
 
     def holds(self, state: ServiceState, version: int | None, now: float) -> bool:
         return (
             version == self.version
             and now < self.principal.check_again_at
-            and (self.live is None or self.live.current(state))
+            and (self.live_generation is None or self.live_generation == state.services.live.generation)
         )
 
     def answer(self) -> Answer:
@@ -174,6 +162,8 @@ class FastPath:
         # Organizations by org_id while the store is unchanged (only the event loop uses them).
         self._orgs: dict[str | None, Organization] = {}
         self._orgs_version: int | None = None
+        self._version: int | None = None
+        self._version_read = False
         self._memos: dict[tuple[str | None, str, bytes, str], Memo] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -219,7 +209,7 @@ class FastPath:
             or (self.cors and headers.origin)
         ):
             return None
-        version = state.services.store.data_version()  # read once: every cache below keys on it
+        version = self._store_version(state)  # every cache below keys on it
         # The raw request (credentials included; kept in memory only) names its earlier answer.
         memo_key = (headers.authorization, scope["path"], scope["query_string"], headers.accept_encoding)
         memo = self._memos.get(memo_key)
@@ -233,6 +223,21 @@ class FastPath:
             self._memos[memo_key] = memo
         return answer
 
+    def _store_version(self, state: ServiceState) -> int | None:
+        """The store's data version, read at most once an event-loop iteration (a pragma costs a few
+        system calls). Every request answered in an iteration arrived before the read that serves
+        it: its task was created by an earlier iteration's I/O callbacks, and the forgetting below,
+        queued by the read, runs at the start of the next iteration, before the tasks those I/O
+        callbacks created. So the version is as fresh for each request as a read of its own."""
+        if not self._version_read:
+            self._version = state.services.store.data_version()
+            self._version_read = True
+            asyncio.get_running_loop().call_soon(self._forget_version)
+        return self._version
+
+    def _forget_version(self) -> None:
+        self._version_read = False
+
     def _fresh_answer(
         self, state: ServiceState, scope: Scope, headers: RequestHeaders, version: int | None
     ) -> tuple[Answer | None, Memo | None]:
@@ -245,13 +250,13 @@ class FastPath:
         )
         params = _query(scope["query_string"], ALLOWED_PARAMS[template])
         asked = _valid(_IDENTIFIER, params["org_id"]) if "org_id" in params else None
-        live: LiveEntry | None = None
+        live_generation: int | None = None
         try:
             principal = authenticate(state, headers.authorization, version)
             org_id = readable_org(state, principal, asked)
             if template == LIVE_PATH:
                 day = _valid(_LOCAL_DATE, params["date"]) if "date" in params else None
-                rendered, extra, live = self._live(state, org_id, day, version)
+                rendered, extra, live_generation = self._live(state, org_id, day, version)
             else:
                 key = latest_report_key(org_id) if report_date is None else report_key(org_id, report_date)
                 rendered, extra = state.response_cache.get(key, version), []
@@ -265,7 +270,9 @@ class FastPath:
         # Without a date a live report is "yesterday", which moves: answered afresh each time.
         if version is None or (template == LIVE_PATH and "date" not in params):
             return answer, None
-        return answer, Memo(principal, answer.route, asked, tuple(answer.headers), answer.body, version, live)
+        return answer, Memo(
+            principal, answer.route, asked, tuple(answer.headers), answer.body, version, live_generation
+        )
 
     def _route(self, state: ServiceState, template: str) -> APIRoute:
         """The app's route of `template`: the metrics and the access line name it."""
@@ -285,10 +292,11 @@ class FastPath:
     # -- answers -----------------------------------------------------------------------------------
     def _live(
         self, state: ServiceState, org_id: str | None, day: date | None, version: int | None
-    ) -> tuple[Rendered | None, list[tuple[bytes, bytes]], LiveEntry | None]:
+    ) -> tuple[Rendered | None, list[tuple[bytes, bytes]], int | None]:
         """The cached live report of `day` (default yesterday), as `routers.live.daily_report`."""
         org = self._organization(state, org_id, version)
         window = live_window(org, day, None, None)
+        generation = state.services.live.generation  # before the read: a refresh meanwhile ends it
         cached = state.services.live.cached(org, window)
         if cached is None:
             return None, [], None
@@ -298,7 +306,7 @@ class FastPath:
         except ValidationError as exc:  # the app answers it (a response validation error)
             raise Doubt from exc
         stamp = (_REFRESHED, refreshed_stamp(refreshed).encode("latin-1"))
-        return rendered, [stamp], LiveEntry(org, window, report)
+        return rendered, [stamp], generation
 
     def _organization(self, state: ServiceState, org_id: str | None, version: int | None) -> Organization:
         """`services.organizations.get(org_id)`, kept while the store's data version holds."""
