@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -42,6 +42,25 @@ NEWEST_SOURCE_COLUMNS = (
     ("public_sessions", "created_at"),
     ("public_node_outputs", "created_at"),
 )
+
+
+# Organization-days read at once when recording mart versions: few queries, bounded memory.
+VERSION_BATCH_DAYS = 4000
+
+
+def _batches(windows: dict[str, tuple[date, date]], max_days: int) -> Iterator[dict[str, tuple[date, date]]]:
+    """`windows` (org -> first, last day) in groups whose union windows span at most `max_days`
+    organization-days (an organization alone may span more)."""
+    batch: dict[str, tuple[date, date]] = {}
+    for org_id, (first, last) in sorted(windows.items(), key=lambda item: item[1]):
+        grown = batch | {org_id: (first, last)}
+        span = (max(w[1] for w in grown.values()) - min(w[0] for w in grown.values())).days + 1
+        if batch and span * len(grown) > max_days:
+            yield batch
+            grown = {org_id: (first, last)}
+        batch = grown
+    if batch:
+        yield batch
 
 
 class Refresher:
@@ -230,17 +249,29 @@ class Refresher:
         client = get_client(self.settings)
         catalog = load_catalog(self.settings.dbt_project_dir)
         schema = self.settings.dbt_schema
-        rows = client.query(
-            f"SELECT org_id, min(report_date), max(report_date) FROM {schema}.int_refresh_window GROUP BY org_id"
-        ).result_rows
-        for org_id, first, last in rows:
-            days = read_mart_days(client, schema, catalog, [org_id], first, last)
+        windows = {
+            org_id: (first, last)
+            for org_id, first, last in client.query(
+                f"SELECT org_id, min(report_date), max(report_date) FROM {schema}.int_refresh_window GROUP BY org_id"
+            ).result_rows
+        }
+        for batch in _batches(windows, VERSION_BATCH_DAYS):
+            # One read of a batch's windows (their union; each organization's own days kept).
+            days = read_mart_days(
+                client,
+                schema,
+                catalog,
+                list(batch),
+                min(first for first, _ in batch.values()),
+                max(last for _, last in batch.values()),
+            )
             self.store.record_mart_versions(
                 MartVersion(
-                    org_id=org_id,
+                    org_id=day.org_id,
                     report_date=day.report_date,
                     mart_refreshed_at=day.refreshed_at.isoformat() if day.refreshed_at else None,
                     fingerprint=day.fingerprint(),
                 )
                 for day in days.values()
+                if batch[day.org_id][0] <= day.report_date <= batch[day.org_id][1]
             )
