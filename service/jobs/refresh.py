@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from reports_store import MartVersion, ReportStore
 from service.core.config import Settings
@@ -89,49 +90,37 @@ class Refresher:
             plain = start is None and end is None and not org_ids
             if plain and not self.marts_exist():
                 full_refresh = True
-            inserts = self._source_inserts() if plain else None  # before dbt reads the sources
-            outcome = self._timed(
-                "run",
-                lambda: refresh_marts(
-                    self.settings,
-                    start=start,
-                    end=end,
-                    org_ids=org_ids,
-                    full_refresh=full_refresh,
-                    progress=progress,
-                    on_slice=self.after_refresh,
-                ),
+            outcome = self._sliced_run(
+                plain, start=start, end=end, org_ids=org_ids, full_refresh=full_refresh, progress=progress
             )
             if not outcome.success:
                 detail = outcome.error or "; ".join(outcome.failures) or "see the dbt log"
                 raise RefreshFailed(f"dbt refresh failed: {detail.splitlines()[0]}")
-            if plain:
-                self._remember(source_inserts=inserts)
         return outcome
 
     def run_dbt_command(self, args: Sequence[str], *, capture_output: bool = False) -> DbtOutcome:
         """Any dbt command; one that rebuilt models is followed by `after_refresh`."""
         with DBT_LOCK:
             if is_plain_full_refresh(args):  # in slices, each recorded as it lands
-                inserts = self._source_inserts()
-                outcome = self._timed(
-                    "run",
-                    lambda: refresh_marts(
-                        self.settings,
-                        full_refresh=True,
-                        on_slice=self.after_refresh,
-                        capture_output=capture_output,
-                    ),
-                )
-                if outcome.success:
-                    self._remember(source_inserts=inserts)
-                return outcome
+                return self._sliced_run(True, full_refresh=True, capture_output=capture_output)
             outcome = self._timed(
                 args[0] if args else "help",
                 lambda: run_dbt(args, self.settings, capture_output=capture_output),
             )
             if outcome.success and args and args[0] in MODEL_COMMANDS:
                 self.after_refresh()
+        return outcome
+
+    def _sliced_run(self, plain: bool, **options: Any) -> DbtOutcome:
+        """`refresh_marts(**options)`, each slice recorded as it lands. A `plain` refresh (every
+        organization, the watermark's days or everything) remembers the sources' insert counters
+        read before dbt reads the sources, which `needs_refresh` compares with."""
+        inserts = self._source_inserts() if plain else None
+        outcome = self._timed(
+            "run", lambda: refresh_marts(self.settings, on_slice=self.after_refresh, **options)
+        )
+        if plain and outcome.success:
+            self._remember(source_inserts=inserts)
         return outcome
 
     def _timed(self, command: str, invoke: Callable[[], DbtOutcome]) -> DbtOutcome:
