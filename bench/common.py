@@ -151,6 +151,20 @@ class BenchConfig:
             api_key=None,
         )
 
+    def generate(self, client: Any, store: Any, *, new_day: bool = False) -> Any:
+        """Demo data of this run: the whole history, or (`new_day`) one more day after it.
+        Returns demo_data's summary (imported lazily, like the settings)."""
+        from demo_data import generate_demo_data
+
+        options = (
+            {"days": 1, "end_date": self.new_day, "dst_days": False}
+            if new_day
+            else {"days": self.days, "end_date": self.end_date}
+        )
+        return generate_demo_data(
+            client, store, orgs=self.orgs, calls_per_day=self.calls_per_day, seed=self.seed, **options
+        )
+
     def describe(self) -> dict[str, Any]:
         values = asdict(self)
         for key in ("work_dir", "results", "markdown", "chart"):

@@ -20,7 +20,6 @@ def main() -> None:
     for leftover in cfg.work_dir.glob("*.db*"):
         leftover.unlink()
 
-    from demo_data import generate_demo_data
     from reports_store import open_store
     from service.core.dbt_runner import refresh_marts, run_dbt
     from service.core.warehouse import get_client
@@ -35,15 +34,7 @@ def main() -> None:
         flush=True,
     )
     with watch.time("generate_seconds"):
-        summary = generate_demo_data(
-            client,
-            store,
-            orgs=cfg.orgs,
-            days=cfg.days,
-            calls_per_day=cfg.calls_per_day,
-            seed=cfg.seed,
-            end_date=cfg.end_date,
-        )
+        summary = cfg.generate(client, store)
     generate_peak = peak_rss_mb()
     outcome = run_dbt(["parse"], settings)
     if not outcome.success:

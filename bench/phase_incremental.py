@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bench.common import BenchConfig, Stopwatch, write_phase
-from demo_data import generate_demo_data
 from reports_store import open_store
 from service.core.dbt_runner import refresh_marts, run_dbt
 from service.core.warehouse import get_client
@@ -57,16 +56,7 @@ def main() -> None:
     )
 
     with watch.time("generate_new_day_seconds"):
-        summary = generate_demo_data(
-            client,
-            store,
-            orgs=cfg.orgs,
-            days=1,
-            calls_per_day=cfg.calls_per_day,
-            seed=cfg.seed,
-            end_date=cfg.new_day,
-            dst_days=False,
-        )
+        summary = cfg.generate(client, store, new_day=True)
     with watch.time("dbt_incremental_day_seconds"):
         outcome = refresh_marts(settings)
     if not outcome.success:

@@ -93,22 +93,13 @@ def generate() -> None:
     if cfg.work_dir.exists():
         shutil.rmtree(cfg.work_dir)
     cfg.work_dir.mkdir(parents=True)
-    from demo_data import generate_demo_data
     from reports_store import open_store
     from service.core.warehouse import get_client
 
     settings = cfg.settings()
     started = time.perf_counter()
     with open_store(settings.reports_store_url) as store:
-        summary = generate_demo_data(
-            get_client(settings),
-            store,
-            orgs=cfg.orgs,
-            days=cfg.days,
-            calls_per_day=cfg.calls_per_day,
-            seed=cfg.seed,
-            end_date=cfg.end_date,
-        )
+        summary = cfg.generate(get_client(settings), store)
     _write(
         cfg, "generate", {"runs": summary.runs, "generate_seconds": round(time.perf_counter() - started, 2)}
     )
@@ -117,7 +108,6 @@ def generate() -> None:
 def measure() -> None:
     """Child: the full build (its peak is this process's VmHWM), one new day, one report."""
     cfg = BenchConfig.from_env()
-    from demo_data import generate_demo_data
     from reports_store import open_store
     from service.core.calendar import DateWindow
     from service.core.dbt_runner import refresh_marts, run_dbt
@@ -141,16 +131,7 @@ def measure() -> None:
     print(f"[bench] full build {full_build:.1f}s in {slices[-1] if slices else 1} slices, peak {peak} MiB")
 
     with open_store(settings.reports_store_url) as store:
-        generate_demo_data(
-            client,
-            store,
-            orgs=cfg.orgs,
-            days=1,
-            calls_per_day=cfg.calls_per_day,
-            seed=cfg.seed,
-            end_date=cfg.new_day,
-            dst_days=False,
-        )
+        cfg.generate(client, store, new_day=True)
         started = time.perf_counter()
         if not refresh_marts(settings).success:
             raise SystemExit("incremental refresh failed")
