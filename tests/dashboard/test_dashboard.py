@@ -4,6 +4,7 @@ keyboard, the admin actions are guarded, errors are visible, and axe-core finds 
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import date, timedelta
 from typing import Any
@@ -40,7 +41,7 @@ def _per_day(value: Any, report: dict[str, Any]) -> str:
         return "on this day"
     if not isinstance(value, int | float):
         return f"over {days} days"
-    return f"over {days} days, {round(value / days):,} a day"
+    return f"over {days} days, {math.floor(value / days + 0.5):,} a day"  # JS Math.round: halves up
 
 
 def _humanise(raw: str) -> str:
