@@ -23,9 +23,9 @@ miss, a cross-origin request when CORS is on, dependency overrides. So the OpenA
 error answers and the tenant checks all stay the app's.
 
 It runs on the event loop: all it calls is in memory but `data_version()` (a pragma, read at most
-once an event-loop iteration for every cache it consults), the token lookup on a token-cache miss, and the tokens'
-`last_used_at` write (all tokens together, at most once a minute). Bodies are rendered and compressed where a miss is
-answered, never here.
+once an event-loop iteration for every cache it consults), the token lookup on a token-cache
+miss, and the tokens' `last_used_at` write (all tokens together, at most once a minute). Bodies
+are rendered and compressed where a miss is answered, never here.
 """
 
 from __future__ import annotations
@@ -265,7 +265,7 @@ class FastPath:
         if rendered is None:
             return None, None
         answer = Answer(
-            self._route(state, template), asked, *self._encoded(rendered, extra, headers.accept_encoding)
+            self._route(template), asked, *self._encoded(rendered, extra, headers.accept_encoding)
         )
         # Without a date a live report is "yesterday", which moves: answered afresh each time.
         if version is None or (template == LIVE_PATH and "date" not in params):
@@ -274,7 +274,7 @@ class FastPath:
             principal, answer.route, asked, tuple(answer.headers), answer.body, version, live_generation
         )
 
-    def _route(self, state: ServiceState, template: str) -> APIRoute:
+    def _route(self, template: str) -> APIRoute:
         """The app's route of `template`: the metrics and the access line name it."""
         app = self.fastapi_app
         if self._routes is None:

@@ -205,7 +205,6 @@ def configure_logging(settings: Settings, stream: IO[str] | None = None) -> logg
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
-    _skip_unused_record_fields()
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
@@ -215,15 +214,6 @@ def configure_logging(settings: Settings, stream: IO[str] | None = None) -> logg
     logging.captureWarnings(True)
     dbt_runner.log_events_through_logging(True)
     return handler
-
-
-def _skip_unused_record_fields() -> None:
-    """No line here shows where a call was made, nor its thread or process: not collecting them
-    takes a third off every record (the `logging` docs' "Optimization" settings)."""
-    logging._srcfile = None  # type: ignore[attr-defined]  # documented: skips the caller lookup
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
 
 
 def _is_default(handler: logging.Handler) -> bool:

@@ -9,8 +9,9 @@ flag) or a changed organization empties the cache before the next read. A store 
 Each body keeps its gzip encoding (`Rendered.gzipped`), made exactly as the app's GZipMiddleware
 makes it when the body is cached, in the thread that answered the miss: the API's fast path
 (`service.api.fast_path`) never compresses on the event loop. The live router and the fast path
-share one `LiveBodyCache`, so a live report is rendered once, by whichever answers it first. The cache keys are built here (`report_key`, `latest_report_key`) for the
-routers and the fast path alike.
+share one `LiveBodyCache`, so a live report is rendered once, by whichever answers it first.
+The cache keys are built here (`report_key`, `latest_report_key`) for the routers and the fast
+path alike.
 """
 
 from __future__ import annotations
