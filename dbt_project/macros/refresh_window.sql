@@ -69,8 +69,44 @@
     {%- endif %}
 {% endmacro %}
 
+{#- Whether this run was given a window (dates or organizations), not the watermark's days. -#}
+{% macro refresh_window_is_set() %}
+    {{ return(validated_date('refresh_start_date') is not none
+              or validated_date('refresh_end_date') is not none
+              or validated_org_ids() | length > 0) }}
+{% endmacro %}
+
+{#- The window given to this run as a condition on org_id and report_date, its dates widened by
+    days_before and days_after (for a model whose rows look back over earlier days). Constant
+    bounds, so a table ordered by (org_id, report_date) reads only those rows. -#}
+{% macro refresh_window_rows(days_before=0, days_after=0) %}
+    {%- set start_date = validated_date('refresh_start_date') -%}
+    {%- set end_date = validated_date('refresh_end_date') -%}
+    {%- set org_ids = validated_org_ids() -%}
+    {%- if org_ids -%}
+    org_id in ({{ quoted_list(org_ids) }})
+    {%- else -%}
+    true
+    {%- endif %}
+    {%- if start_date or end_date %}
+    and report_date between '{{ shifted_date(start_date or end_date, -days_before) }}'
+        and '{{ shifted_date(end_date or start_date, days_after) }}'
+    {%- endif %}
+{% endmacro %}
+
+{#- A YYYY-MM-DD date moved by `days`, kept within ClickHouse's Date range. -#}
+{% macro shifted_date(value, days) %}
+    {%- set datetime = modules.datetime -%}
+    {%- set shifted = datetime.date.fromisoformat(value) + datetime.timedelta(days=days | int) -%}
+    {%- set shifted = [[shifted, datetime.date(1970, 1, 1)] | max, datetime.date(2149, 6, 6)] | min -%}
+    {{ return(shifted.isoformat()) }}
+{% endmacro %}
+
 {#- Incremental marts first delete the days being rebuilt, then append them again: running the
     same window twice leaves identical rows, and days outside the window are untouched.
+    A mart whose rows also depend on earlier days (config rebuild_days_after: N, the anomaly
+    baselines) rebuilds, on a run given a window, the window's rows and the N days after it, and
+    on a run without one (the watermark's scattered days, a changed rule) every row.
     DBT_REFRESH_APPEND_ONLY=1 skips the delete: set by the service for the 2nd..nth slice of a sliced
     full refresh only, whose days cannot be in the marts yet (the first slice recreated them); a
     lightweight DELETE costs a mutation over every part of the table, whatever it deletes. -#}
@@ -84,7 +120,54 @@
 
 {% macro delete_refresh_window() %}
     {%- if is_incremental() and not refresh_append_only() -%}
+    {%- set days_after = config.get('rebuild_days_after') -%}
+    {%- if days_after is not none and refresh_window_is_set() -%}
+    delete from {{ this }}
+    where {{ refresh_window_rows(days_after=days_after) }}
+    {%- elif days_after is not none -%}
+    {#- every row is rebuilt: TRUNCATE is instant, a DELETE of every row costs a mutation per part -#}
+    truncate table {{ this }} {{ on_cluster_clause(this) }}
+    {%- else -%}
+    {%- set bounds = refresh_window_bounds() -%}
+    {%- if bounds is none -%}
     delete from {{ this }}
     where (org_id, report_date) in (select org_id, report_date from {{ ref('int_refresh_window') }})
+    {%- elif bounds.org_ids -%}
+    delete from {{ this }}
+    where org_id in ({{ quoted_list(bounds.org_ids) }})
+      and report_date between '{{ bounds.first_day }}' and '{{ bounds.last_day }}'
     {%- endif -%}
+    {%- endif -%}
+    {%- endif -%}
+{% endmacro %}
+
+{#- The window's days (int_refresh_window) as constants when they are the same consecutive days
+    for each of its organizations (a backfill, a window of dates; rarely the watermark's days):
+    the DELETE above then compares org_id and report_date, where the equivalent
+    (org_id, report_date) IN (subquery) hashes every row of every part the window touches
+    (fct_calls, a year of one organization at 5M calls: 0.08 s instead of 0.2 s). None when they
+    are not (use the subquery), no organization at all when the window is empty. -#}
+{% macro refresh_window_bounds() %}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {%- set query -%}
+        select org_id, min(report_date) as first_day, max(report_date) as last_day, count() as days
+        from {{ ref('int_refresh_window') }}
+        group by org_id
+        order by org_id
+        limit 1001
+    {%- endset -%}
+    {%- set rows = run_query(query).rows -%}
+    {%- if rows | length > 1000 -%}{{ return(none) }}{%- endif -%}
+    {%- set org_ids = [] -%}
+    {%- for row in rows -%}
+        {%- if row['first_day'] != rows[0]['first_day'] or row['last_day'] != rows[0]['last_day']
+              or row['days'] != (row['last_day'] - row['first_day']).days + 1
+              or not modules.re.match('^[A-Za-z0-9._:-]{1,128}$', row['org_id']) -%}
+            {{ return(none) }}
+        {%- endif -%}
+        {%- do org_ids.append(row['org_id']) -%}
+    {%- endfor -%}
+    {{ return({'org_ids': org_ids,
+               'first_day': rows[0]['first_day'] if rows else none,
+               'last_day': rows[0]['last_day'] if rows else none}) }}
 {% endmacro %}

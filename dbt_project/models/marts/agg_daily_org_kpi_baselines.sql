@@ -1,28 +1,38 @@
 {{
     config(
-        materialized='table',
-        order_by='(org_id, report_date, kpi)'
+        materialized='incremental',
+        order_by='(org_id, report_date, kpi)',
+        rebuild_days_after=7 * (int_var('anomaly_baseline_weeks', 1) | int)
     )
 }}
 -- Each rate KPI of each organization-day against its baseline: the same weekday of the trailing
 -- anomaly_baseline_weeks weeks (local dates: a 23- or 25-hour DST day is just another row).
--- A table rebuilt whole from the daily mart by every run, so it always agrees with the marts
--- after any refresh (a rebuilt day changes the baselines of the weeks after it, which an
--- incremental window would miss). Not a view: ClickHouse computes the window functions before a
--- reader's organization filter, so each report read would score every organization's history
--- (90 ms at 5M calls); the table is one primary-key lookup, and rebuilding it costs a refresh
--- tens of milliseconds.
+-- Always in agreement with the daily mart: a rebuilt day changes its own row and the baselines of
+-- the weeks after it, so a run given a window (a backfill) rebuilds the window's organizations
+-- from its first day to anomaly_baseline_weeks weeks after its last (config rebuild_days_after,
+-- macros/refresh_window.sql), reading the weeks before them; any other run (the watermark's days,
+-- a changed rule) rebuilds every row, and a full refresh builds the table anew. Not a view:
+-- ClickHouse computes the window functions before a reader's organization filter, so each report
+-- read would score every organization's history (90 ms at 5M calls); the table is one
+-- primary-key lookup.
 {%- set rate_kpis = report_rate_kpis() %}
 {%- set weeks = int_var('anomaly_baseline_weeks', 1) | int %}
 {%- set min_calls = int_var('anomaly_min_calls', 0) %}
 {%- set min_baseline_days = int_var('anomaly_min_baseline_days', 1) %}
 {%- set z_threshold = var('anomaly_z_threshold') | float %}
 {%- set min_change_percent = var('anomaly_min_change_percent') | float %}
+{%- set days_after = config.get('rebuild_days_after') %}
+{#- Unit tests build from fixtures, never a window (and cannot ask is_incremental()). #}
+{%- set rebuilds_window = refresh_window_is_set() and model.resource_type != 'unit_test' and is_incremental() %}
 with
 
 metrics as (
 
     select * from {{ ref('agg_daily_org_metrics') }}
+    {%- if rebuilds_window %}
+    -- The rebuilt days and the weeks before them, which their baselines read.
+    where {{ refresh_window_rows(days_before=weeks * 7, days_after=days_after) }}
+    {%- endif %}
 
 ),
 
@@ -129,6 +139,9 @@ final as (
         )) as is_anomaly,
         multiIf(value > baseline_median, 'up', value < baseline_median, 'down', NULL) as direction
     from scored
+    {%- if rebuilds_window %}
+    where {{ refresh_window_rows(days_after=days_after) }}
+    {%- endif %}
 
 )
 

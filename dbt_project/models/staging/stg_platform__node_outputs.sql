@@ -21,6 +21,20 @@ latest as (
 
 ),
 
+sections as (
+
+    -- One parse of flat_data per outcome section (macros/json_fields.sql).
+    select
+        *,
+        {{ json_members('flat_data', 'call') }} as call_members,
+        {{ json_members('flat_data', 'transfer') }} as transfer_members,
+        {{ json_members('flat_data', 'load') }} as load_members,
+        {{ json_members('flat_data', 'carrier') }} as carrier_members,
+        {{ json_members('flat_data', 'pricing') }} as pricing_members
+    from latest
+
+),
+
 renamed as (
 
     select
@@ -28,19 +42,19 @@ renamed as (
         node_persistent_id,
         output_id,
         output_created_at,
-        {{ json_string('flat_data', 'call', 'call_classification') }} as call_classification,
-        {{ json_string('flat_data', 'call', 'call_stage') }} as call_stage,
-        {{ json_string('flat_data', 'transfer', 'transfer_attempt') }} as transfer_attempt,
-        {{ json_string('flat_data', 'transfer', 'transfer_reason') }} as transfer_reason,
-        {{ json_truthy('flat_data', 'transfer', 'transfer_success') }} as transfer_success,
-        {{ json_string('flat_data', 'load', 'load_status') }} as load_status,
-        {{ json_string('flat_data', 'load', 'reference_number') }} as reference_number,
-        {{ json_string('flat_data', 'carrier', 'carrier_qualification') }} as carrier_qualification,
-        {{ json_string('flat_data', 'carrier', 'carrier_end_state') }} as carrier_end_state,
-        {{ json_string('flat_data', 'carrier', 'carrier_name') }} as carrier_name,
-        {{ json_string('flat_data', 'pricing', 'pricing_notes') }} as pricing_notes,
-        JSONExtract(flat_data, 'result', 'pricing', 'agreed_upon_rate', 'Nullable(Float64)') as agreed_upon_rate
-    from latest
+        {{ json_string('call_members', 'call_classification') }} as call_classification,
+        {{ json_string('call_members', 'call_stage') }} as call_stage,
+        {{ json_string('transfer_members', 'transfer_attempt') }} as transfer_attempt,
+        {{ json_string('transfer_members', 'transfer_reason') }} as transfer_reason,
+        {{ json_truthy('transfer_members', 'transfer_success') }} as transfer_success,
+        {{ json_string('load_members', 'load_status') }} as load_status,
+        {{ json_string('load_members', 'reference_number') }} as reference_number,
+        {{ json_string('carrier_members', 'carrier_qualification') }} as carrier_qualification,
+        {{ json_string('carrier_members', 'carrier_end_state') }} as carrier_end_state,
+        {{ json_string('carrier_members', 'carrier_name') }} as carrier_name,
+        {{ json_string('pricing_members', 'pricing_notes') }} as pricing_notes,
+        {{ json_number('pricing_members', 'agreed_upon_rate') }} as agreed_upon_rate
+    from sections
 
 )
 
