@@ -62,7 +62,7 @@ def tmp_dir(tmp_path_factory) -> Path:
 def test_a_cluster_gets_on_cluster_ddl_and_replicated_engines(tmp_dir):
     output, manifest = compile_inline(tmp_dir, "analytics_cluster")
     engines = stored_models(manifest)
-    assert {"int_calls", "fct_calls", MART, "agg_daily_org_breakdowns"} <= set(engines)
+    assert {"int_refresh_window", "fct_calls", MART, "agg_daily_org_breakdowns"} <= set(engines)
     assert set(engines.values()) == {"ReplicatedMergeTree()"}, engines
     assert 'ON CLUSTER "analytics_cluster"' in output
     assert MART in output
