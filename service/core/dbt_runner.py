@@ -21,7 +21,7 @@ from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, Field
 
 from service.core.config import PROJECT_ROOT, Settings, get_settings
-from service.core.warehouse import get_client
+from service.core.warehouse import call_start_span, get_client
 
 # dbt keeps global state: one invocation at a time per process.
 DBT_LOCK = threading.RLock()
@@ -466,12 +466,10 @@ def _window_slices(
 
 def _calls_span(client: Client, settings: Settings) -> tuple[date, date] | None:
     """The local dates that can hold a call (every zone is within a day of UTC), None: no calls."""
-    oldest, newest = client.query(
-        f"SELECT minOrNull(timestamp), maxOrNull(timestamp) FROM {settings.clickhouse_database}.public_runs"
-    ).first_row
-    if oldest is None or newest is None:
+    calls = call_start_span(client, settings.clickhouse_database)
+    if calls is None:
         return None
-    return oldest.date() - timedelta(days=1), newest.date() + timedelta(days=1)
+    return calls[0].date() - timedelta(days=1), calls[1].date() + timedelta(days=1)
 
 
 def _run_slices(
