@@ -103,11 +103,15 @@ class Refresher:
         with DBT_LOCK:
             if is_plain_full_refresh(args):  # in slices, each recorded as it lands
                 return self._sliced_run(True, full_refresh=True, capture_output=capture_output)
-            outcome = self._timed(
-                args[0] if args else "help",
-                lambda: run_dbt(args, self.settings, capture_output=capture_output),
-            )
-            if outcome.success and args and args[0] in MODEL_COMMANDS:
+            command = args[0] if args else "help"
+
+            def invoke() -> DbtOutcome:
+                return run_dbt(args, self.settings, capture_output=capture_output)
+
+            if command not in MODEL_COMMANDS:
+                return self._timed(command, invoke)
+            outcome = self._rebuild(command, invoke)
+            if outcome.success:
                 self.after_refresh()
         return outcome
 
@@ -116,11 +120,22 @@ class Refresher:
         organization, the watermark's days or everything) remembers the sources' insert counters
         read before dbt reads the sources, which `needs_refresh` compares with."""
         inserts = self._source_inserts() if plain else None
-        outcome = self._timed(
+        outcome = self._rebuild(
             "run", lambda: refresh_marts(self.settings, on_slice=self.after_refresh, **options)
         )
         if plain and outcome.success:
             self._remember(source_inserts=inserts)
+        return outcome
+
+    def _rebuild(self, command: str, invoke: Callable[[], DbtOutcome]) -> DbtOutcome:
+        """A dbt run that rebuilds marts, marked unfinished until it succeeds. The marts delete a
+        window's rows before inserting them again (the baselines all of theirs on a plain run): a
+        run that dies half way (kill -9, a failed model) leaves rows missing, and the next plain
+        refresh must run even when no source row was added since (`needs_refresh`)."""
+        self._remember(rebuild_unfinished=True)
+        outcome = self._timed(command, invoke)
+        if outcome.success:
+            self._remember(rebuild_unfinished=False)
         return outcome
 
     def _timed(self, command: str, invoke: Callable[[], DbtOutcome]) -> DbtOutcome:
@@ -140,7 +155,8 @@ class Refresher:
     def needs_refresh(self) -> str | None:
         """Why a plain refresh has work to do (None: it would rebuild nothing), from cheap queries.
 
-        The marts missing, definitions changed since the last refresh here, or, when rows were
+        The marts missing, a dbt run here that did not finish (rows deleted, not yet inserted again),
+        definitions changed since the last refresh here, or, when rows were
         added to a source since the last plain refresh began, one newer than the marts' watermark
         (the same watermark the refresh window macro uses). The first check matters: rows no mart
         keeps a trace of (another node's outputs) never move the watermark, yet were seen.
@@ -148,6 +164,8 @@ class Refresher:
         if not self.marts_exist():
             return "the marts are not built yet"
         state = self._state()
+        if state.get("rebuild_unfinished"):
+            return "the last dbt run here did not finish"
         if state.get("metrics_version") != load_catalog(self.settings.dbt_project_dir).metrics_version:
             return "the metric definitions changed since the last refresh here"
         inserts = state.get("source_inserts")

@@ -256,6 +256,27 @@ def test_rows_no_mart_reads_make_one_refresh_not_one_every_time(jobs):
     assert idle.job.details["note"] == "nothing new"
 
 
+def test_a_dbt_run_that_died_half_way_makes_the_next_refresh_run(jobs):
+    """A run stopped after its deletes (kill -9; here: a listener raising after the marts landed)
+    must not read as "nothing new": no source row was added, yet rows may be missing."""
+    jobs.refresh_job()
+    assert jobs.refresher.needs_refresh() is None
+
+    def die() -> None:
+        raise SystemExit("killed half way")
+
+    jobs.refresher.listeners.append(die)
+    try:
+        with pytest.raises(SystemExit):
+            jobs.refresher.refresh(*last_days(jobs), [jobs.store.list_organizations()[0].org_id])
+    finally:
+        jobs.refresher.listeners.remove(die)
+    assert jobs.refresher.needs_refresh() == "the last dbt run here did not finish"
+    again = jobs.refresh_job()
+    assert again.job.status == "succeeded" and "note" not in again.job.details, again.job
+    assert jobs.refresher.needs_refresh() is None
+
+
 def leaf(report: dict, path: str):
     """The value at a diff path, found independently of the diff code (None: absent)."""
     node = report
