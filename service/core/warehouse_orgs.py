@@ -1,7 +1,8 @@
 """Copies the organizations (system of record: the report store) into the warehouse for dbt.
 
-Before each dbt run the warehouse gets `organizations` and `organization_days` (the UTC bounds
-of each organization's local days) in DBT_SCHEMA. The models read them as the `service` source.
+Before each dbt run the warehouse's `organizations` and `organization_days` (the UTC bounds of
+each organization's local days) in DBT_SCHEMA are brought up to date: rewritten when they differ
+from the store's, left alone when not. The models read them as the `service` source.
 """
 
 from __future__ import annotations
