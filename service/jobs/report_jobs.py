@@ -25,9 +25,9 @@ from service.jobs.refresh import Refresher
 from service.jobs.requests import BackfillRequest, DailyRunRequest, GenerateRequest
 from service.jobs.restatement import Restater
 from service.organizations.service import Organizations
-from service.reports.builder import build_report, history_start
+from service.reports.builder import build_report, read_report_days
 from service.reports.catalog import Catalog, load_catalog
-from service.reports.marts import MartDay, read_mart_days
+from service.reports.marts import MartDay
 from service.reports.stored import StoredReports
 
 log = logging.getLogger(__name__)
@@ -238,16 +238,14 @@ class ReportJobs:
         """The mart days these reports need, their comparisons' earlier days and anomalies included
         (one read of the marts however many days)."""
         every_day = [day for org in orgs for day in days_by_org[org.org_id]]
-        return read_mart_days(
+        return read_report_days(
             get_client(self.settings),
             self.settings.dbt_schema,
             catalog,
             [o.org_id for o in orgs],
             min(every_day),
             max(every_day),
-            # Comparisons read the day before and the same weekday a week earlier (same query).
-            history_from=history_start(min(every_day), min(every_day)),
-            anomalies=True,
+            report_days=1,
         )
 
     def build_reports(

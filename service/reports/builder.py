@@ -21,10 +21,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from clickhouse_connect.driver.client import Client
+
 from reports_store import Organization
 from service.core.calendar import start_of_day, zone
 from service.reports.catalog import CALLS_COLUMN, Catalog
-from service.reports.marts import MartDay
+from service.reports.marts import MartDay, read_mart_days
 
 COMPARISONS = ("previous_day", "previous_week")
 History = Mapping[tuple[str, date], MartDay]
@@ -66,6 +68,33 @@ def comparison_windows(start: date, end: date) -> dict[str, tuple[date, date]]:
 def history_start(start: date, end: date) -> date:
     """The first day a report of [start, end] reads for its comparisons."""
     return min(first for first, _ in comparison_windows(start, end).values())
+
+
+def read_report_days(
+    client: Client,
+    schema: str,
+    catalog: Catalog,
+    org_ids: Sequence[str],
+    start: date,
+    end: date,
+    *,
+    report_days: int | None = None,
+) -> dict[tuple[str, date], MartDay]:
+    """Everything reports of `org_ids` within [start, end] are built from, in one read of the
+    marts: the days with their anomaly flags, and the earlier days their comparisons need.
+    `report_days`: reports of that many days each (the stored daily reports: 1); default one
+    report of the whole window (a live report)."""
+    first_report_end = end if report_days is None else start + timedelta(days=report_days - 1)
+    return read_mart_days(
+        client,
+        schema,
+        catalog,
+        org_ids,
+        start,
+        end,
+        history_from=history_start(start, first_report_end),
+        anomalies=True,
+    )
 
 
 def _period_metrics(

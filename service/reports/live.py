@@ -15,9 +15,8 @@ from service.core.config import Settings
 from service.core.dbt_runner import DBT_LOCK
 from service.core.errors import InvalidInput
 from service.core.warehouse import get_client
-from service.reports.builder import build_report, history_start
+from service.reports.builder import build_report, read_report_days
 from service.reports.catalog import load_catalog
-from service.reports.marts import read_mart_days
 
 CACHE_SIZE = 4096
 HISTORY_DAYS = 3660  # the marts keep ten years
@@ -88,15 +87,8 @@ class LiveReports:
         catalog = load_catalog(self.settings.dbt_project_dir)
         with DBT_LOCK:
             # Earlier days for the comparisons and the anomaly flags come in the same pass.
-            days = read_mart_days(
-                self.client(),
-                self.settings.dbt_schema,
-                catalog,
-                [org.org_id],
-                window.start,
-                window.end,
-                history_from=history_start(window.start, window.end),
-                anomalies=True,
+            days = read_report_days(
+                self.client(), self.settings.dbt_schema, catalog, [org.org_id], window.start, window.end
             )
         mart_days = [days[(org.org_id, d)] for d in window.days if (org.org_id, d) in days]
         report = build_report(org, window.start, window.end, mart_days, catalog, history=days)
