@@ -123,3 +123,28 @@ def test_early_days_without_enough_baseline_are_never_flagged(report_env: Report
     for org in report_env.orgs:
         report, _ = live.report(org, DateWindow.of(FIRST_DAY, JUDGED_FROM - timedelta(days=1)))
         assert report["anomalies"] == [], org.timezone
+
+
+def baseline_rows(env: ReportEnv) -> list[tuple]:
+    settings = env.services.settings
+    return (
+        get_client(settings)
+        .query(f"SELECT * FROM {settings.dbt_schema}.agg_daily_org_kpi_baselines ORDER BY ALL")
+        .result_rows
+    )
+
+
+def test_a_window_refresh_rebuilds_its_baselines_and_leaves_the_rest(report_env: ReportEnv):
+    """A backfill's run rebuilds its organization's baselines from the window's first day to
+    anomaly_baseline_weeks after its last, and every row of a plain run: both leave the table as a
+    full build makes it (each row once, the oracle's flags)."""
+    refresher = report_env.services.refresher
+    before = baseline_rows(report_env)
+    org = report_env.org("America/Chicago")
+    outcome = refresher.refresh(SPIKE_DAY - timedelta(days=3), SPIKE_DAY, [org.org_id])
+    assert outcome.success, outcome.failures or outcome.error
+    assert baseline_rows(report_env) == before
+    outcome = refresher.refresh(FIRST_DAY, FIRST_DAY + timedelta(days=1))  # every organization
+    assert outcome.success, outcome.failures or outcome.error
+    assert baseline_rows(report_env) == before
+    test_the_baselines_model_equals_the_oracle_on_every_day(report_env)
