@@ -16,6 +16,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from reports_store import MartVersion, ReportStore
 from service.core.config import Settings
 from service.core.dbt_runner import (
@@ -64,6 +66,33 @@ def _batches(windows: dict[str, tuple[date, date]], max_days: int) -> Iterator[d
         yield batch
 
 
+class UnfinishedRun(BaseModel):
+    """What a dbt run that has not finished (yet) was rebuilding: a window, or (none given) the
+    watermark's days, a full build or a command's selection, which a plain refresh redoes."""
+
+    start: date | None = None
+    end: date | None = None
+    org_ids: list[str] = []
+
+    @classmethod
+    def of(cls, start: date | None, end: date | None, org_ids: Sequence[str] | None) -> UnfinishedRun:
+        return cls(start=start, end=end, org_ids=list(org_ids or []))
+
+    @classmethod
+    def remembered(cls, value: object) -> UnfinishedRun | None:
+        """The run in the refresh state (None: none; a value it cannot read: a plain one)."""
+        if value is None or value is False:  # False: written by earlier versions for "none"
+            return None
+        try:
+            return cls.model_validate(value)
+        except ValidationError:
+            return cls()
+
+    @property
+    def is_window(self) -> bool:
+        return self.start is not None or self.end is not None or bool(self.org_ids)
+
+
 class Refresher:
     def __init__(self, settings: Settings, store: ReportStore) -> None:
         self.settings = settings
@@ -90,6 +119,8 @@ class Refresher:
             plain = start is None and end is None and not org_ids
             if plain and not self.marts_exist():
                 full_refresh = True
+            elif plain:
+                self._redo_unfinished_window()
             outcome = self._sliced_run(
                 plain, start=start, end=end, org_ids=org_ids, full_refresh=full_refresh, progress=progress
             )
@@ -110,7 +141,7 @@ class Refresher:
 
             if command not in MODEL_COMMANDS:
                 return self._timed(command, invoke)
-            outcome = self._rebuild(command, invoke)
+            outcome = self._rebuild(command, invoke, UnfinishedRun())
             if outcome.success:
                 self.after_refresh()
         return outcome
@@ -120,23 +151,48 @@ class Refresher:
         organization, the watermark's days or everything) remembers the sources' insert counters
         read before dbt reads the sources, which `needs_refresh` compares with."""
         inserts = self._source_inserts() if plain else None
+        unfinished = UnfinishedRun.of(options.get("start"), options.get("end"), options.get("org_ids"))
         outcome = self._rebuild(
-            "run", lambda: refresh_marts(self.settings, on_slice=self.after_refresh, **options)
+            "run", lambda: refresh_marts(self.settings, on_slice=self.after_refresh, **options), unfinished
         )
         if plain and outcome.success:
             self._remember(source_inserts=inserts)
         return outcome
 
-    def _rebuild(self, command: str, invoke: Callable[[], DbtOutcome]) -> DbtOutcome:
-        """A dbt run that rebuilds marts, marked unfinished until it succeeds. The marts delete a
-        window's rows before inserting them again (the baselines all of theirs on a plain run): a
-        run that dies half way (kill -9, a failed model) leaves rows missing, and the next plain
-        refresh must run even when no source row was added since (`needs_refresh`)."""
-        self._remember(rebuild_unfinished=True)
+    def _rebuild(self, command: str, invoke: Callable[[], DbtOutcome], run: UnfinishedRun) -> DbtOutcome:
+        """A dbt run that rebuilds marts, remembered as unfinished until it succeeds. The marts
+        delete a window's rows before inserting them again (the baselines all of theirs on a plain
+        run): a run that dies half way (kill -9, a failed model) leaves rows missing, so the next
+        plain refresh runs whatever the sources say (`needs_refresh`) and first redoes the window
+        (`_redo_unfinished_window`). A plain run's own days come back by the watermark, which
+        falls back with the rows deleted."""
+        self._remember(rebuild_unfinished=run.model_dump(mode="json"))
         outcome = self._timed(command, invoke)
         if outcome.success:
-            self._remember(rebuild_unfinished=False)
+            self._remember(rebuild_unfinished=None)
         return outcome
+
+    def _redo_unfinished_window(self) -> None:
+        """Rebuild the window of a run that did not finish here (before a plain refresh). A window
+        that cannot be rebuilt (an organization since deleted...) is logged and left: the plain
+        refresh must still run."""
+        unfinished = UnfinishedRun.remembered(self._state().get("rebuild_unfinished"))
+        if unfinished is None or not unfinished.is_window:
+            return
+        log.warning(
+            "a dbt run of %s..%s for %s did not finish here: rebuilding that window first",
+            unfinished.start or "the first day",
+            unfinished.end or "the last day",
+            ", ".join(unfinished.org_ids) or "every organization",
+        )
+        try:
+            outcome = self._sliced_run(
+                False, start=unfinished.start, end=unfinished.end, org_ids=unfinished.org_ids
+            )
+        except Exception as exc:  # as a failed run: the plain refresh goes on
+            outcome = DbtOutcome(success=False, command="run", exit_code=2, error=str(exc))
+        if not outcome.success:
+            log.error("rebuilding the unfinished window failed (%s): run that backfill again", outcome.error)
 
     def _timed(self, command: str, invoke: Callable[[], DbtOutcome]) -> DbtOutcome:
         """One dbt invocation, timed for `dbt_observers` (one that raised counts as failed)."""
@@ -164,7 +220,7 @@ class Refresher:
         if not self.marts_exist():
             return "the marts are not built yet"
         state = self._state()
-        if state.get("rebuild_unfinished"):
+        if UnfinishedRun.remembered(state.get("rebuild_unfinished")) is not None:
             return "the last dbt run here did not finish"
         if state.get("metrics_version") != load_catalog(self.settings.dbt_project_dir).metrics_version:
             return "the metric definitions changed since the last refresh here"
@@ -218,7 +274,8 @@ class Refresher:
         return self.settings.dbt_target_path / "refresh_state.json"
 
     def _state(self) -> dict[str, object]:
-        """What the last refreshes here recorded (empty: not known; only ever an optimisation)."""
+        """What the last refreshes here recorded (empty: not known). Without it a refresh runs
+        dbt once more than needed; only a run cut short while the file was lost goes unnoticed."""
         try:
             state = json.loads(self._state_file().read_text())
         except (OSError, ValueError):

@@ -256,11 +256,32 @@ def test_rows_no_mart_reads_make_one_refresh_not_one_every_time(jobs):
     assert idle.job.details["note"] == "nothing new"
 
 
-def test_a_dbt_run_that_died_half_way_makes_the_next_refresh_run(jobs):
-    """A run stopped after its deletes (kill -9; here: a listener raising after the marts landed)
-    must not read as "nothing new": no source row was added, yet rows may be missing."""
+def window_rows(jobs, org_id: str, first: date, last: date) -> dict[str, int]:
+    """Rows of each mart for an organization's days."""
+    client, schema = get_client(jobs.settings), jobs.settings.dbt_schema
+    return {
+        mart: client.query(
+            f"SELECT count() FROM {schema}.{mart} WHERE org_id = {{org:String}} "
+            "AND report_date BETWEEN {first:Date} AND {last:Date}",
+            parameters={"org": org_id, "first": first, "last": last},
+        ).first_row[0]
+        for mart in ("fct_calls", "agg_daily_org_metrics", "agg_daily_org_breakdowns")
+    }
+
+
+def test_a_dbt_run_that_died_half_way_is_redone_by_the_next_refresh(jobs):
+    """A backfill's dbt run killed between its DELETE and its INSERT leaves the window's rows
+    missing, and no source row was added: the next scheduled refresh must still run and rebuild
+    that window first. (The kill: a listener raising once dbt is done, then the rows deleted as
+    the DELETE had.)"""
+    org = jobs.store.list_organizations()[0]
+    first = last_days(jobs)[1] - timedelta(days=9)
+    last = first + timedelta(days=2)
+    assert jobs.refresher.refresh(first, last, [org.org_id]).success  # the window is in the marts
     jobs.refresh_job()
     assert jobs.refresher.needs_refresh() is None
+    before = window_rows(jobs, org.org_id, first, last)
+    assert all(before.values()), before
 
     def die() -> None:
         raise SystemExit("killed half way")
@@ -268,12 +289,22 @@ def test_a_dbt_run_that_died_half_way_makes_the_next_refresh_run(jobs):
     jobs.refresher.listeners.append(die)
     try:
         with pytest.raises(SystemExit):
-            jobs.refresher.refresh(*last_days(jobs), [jobs.store.list_organizations()[0].org_id])
+            jobs.refresher.refresh(first, last, [org.org_id])
     finally:
         jobs.refresher.listeners.remove(die)
+    client, schema = get_client(jobs.settings), jobs.settings.dbt_schema
+    for mart in before:
+        client.command(
+            f"DELETE FROM {schema}.{mart} WHERE org_id = {{org:String}} "
+            "AND report_date BETWEEN {first:Date} AND {last:Date}",
+            parameters={"org": org.org_id, "first": first, "last": last},
+        )
+    assert not any(window_rows(jobs, org.org_id, first, last).values())
+
     assert jobs.refresher.needs_refresh() == "the last dbt run here did not finish"
     again = jobs.refresh_job()
     assert again.job.status == "succeeded" and "note" not in again.job.details, again.job
+    assert window_rows(jobs, org.org_id, first, last) == before
     assert jobs.refresher.needs_refresh() is None
 
 
