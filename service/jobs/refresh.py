@@ -81,7 +81,7 @@ class UnfinishedRun(BaseModel):
     @classmethod
     def remembered(cls, value: object) -> UnfinishedRun | None:
         """The run in the refresh state (None: none; a value it cannot read: a plain one)."""
-        if value is None or value is False:  # False: written by earlier versions for "none"
+        if value is None:
             return None
         try:
             return cls.model_validate(value)
@@ -119,7 +119,7 @@ class Refresher:
             plain = start is None and end is None and not org_ids
             if plain and not self.marts_exist():
                 full_refresh = True
-            elif plain:
+            elif plain and not full_refresh:  # a full refresh rebuilds any window anyway
                 self._redo_unfinished_window()
             outcome = self._sliced_run(
                 plain, start=start, end=end, org_ids=org_ids, full_refresh=full_refresh, progress=progress
