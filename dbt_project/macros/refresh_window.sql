@@ -5,7 +5,9 @@
     The service passes the window in environment variables instead (DBT_REFRESH_START_DATE,
     DBT_REFRESH_END_DATE, DBT_REFRESH_ORG_IDS comma-separated): a changed var makes dbt re-parse
     the whole project, a changed environment variable only the files that read it. A var set on
-    the command line wins. -#}
+    the command line wins.
+    A full build's calls run in ranges of run ids (DBT_REFRESH_RUN_ID_FROM / DBT_REFRESH_RUN_ID_BEFORE,
+    set by the service only, see refresh_run_ids below) over every day. -#}
 
 {% macro mart_relations() %}
     {%- set relations = [] -%}
@@ -64,9 +66,33 @@
     {%- endif %}
     {%- if start_date or end_date %}
     and report_date between toDate('{{ start_date or end_date }}') and toDate('{{ end_date or start_date }}')
-    {%- elif not org_ids and not flags.FULL_REFRESH and none not in relations and execute %}
+    {%- elif not org_ids and not flags.FULL_REFRESH and not refresh_run_ids() and none not in relations and execute %}
     and day_end_utc > {{ touched_since_watermark(relations) }}
     {%- endif %}
+{% endmacro %}
+
+{#- The range of run ids [from, before) a full build's slice of calls covers, or none. The service
+    cuts a full build's calls by run id (service/core/dbt_runner.py): the broker outputs are
+    ordered by (node, run id), so a range of run ids reads only its part of their JSON, where a
+    range of days reads all of it (its runs are spread over the whole table). Either bound may be
+    empty (the first and the last range); the order is ClickHouse's order of UUIDs. -#}
+{% macro refresh_run_ids() %}
+    {%- set bounds = [] -%}
+    {%- for name in ['DBT_REFRESH_RUN_ID_FROM', 'DBT_REFRESH_RUN_ID_BEFORE'] -%}
+        {%- set value = env_var(name, '') -%}
+        {%- if value and not modules.re.match('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$', value) -%}
+            {{ exceptions.raise_compiler_error(name ~ " must be a UUID, got: " ~ value) }}
+        {%- endif -%}
+        {%- do bounds.append(value or none) -%}
+    {%- endfor -%}
+    {{ return(bounds if bounds[0] or bounds[1] else none) }}
+{% endmacro %}
+
+{#- `column` within this run's range of run ids (true when it has none). -#}
+{% macro run_ids_in_range(column) %}
+    {%- set bounds = refresh_run_ids() -%}
+    {%- if bounds and bounds[0] %}{{ column }} >= toUUID('{{ bounds[0] }}'){% else %}true{% endif %}
+    {%- if bounds and bounds[1] %} and {{ column }} < toUUID('{{ bounds[1] }}'){% endif -%}
 {% endmacro %}
 
 {#- Whether this run was given a window (dates or organizations), not the watermark's days. -#}
@@ -119,6 +145,9 @@
 {% endmacro %}
 
 {% macro delete_refresh_window() %}
+    {%- if is_incremental() and not refresh_append_only() and refresh_run_ids() -%}
+    {{ exceptions.raise_compiler_error("A range of run ids only appends to a full build (DBT_REFRESH_APPEND_ONLY=1 or --full-refresh)") }}
+    {%- endif -%}
     {%- if is_incremental() and not refresh_append_only() -%}
     {%- set days_after = config.get('rebuild_days_after') -%}
     {%- if days_after is not none and refresh_window_is_set() -%}

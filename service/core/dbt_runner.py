@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import hashlib
 import logging
+import math
 import os
 import re
 import sys
@@ -21,7 +22,7 @@ from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, Field
 
 from service.core.config import PROJECT_ROOT, Settings, get_settings
-from service.core.warehouse import call_start_span, get_client
+from service.core.warehouse import call_start_span, get_client, run_id_cuts
 
 # dbt keeps global state: one invocation at a time per process.
 DBT_LOCK = threading.RLock()
@@ -291,6 +292,7 @@ def refresh_env(
     org_ids: Sequence[str] | None = None,
     *,
     append_only: bool = False,
+    run_ids: RunIdRange | None = None,
 ) -> dict[str, str]:
     """The refresh window as environment variables (the macros read them with env_var()).
 
@@ -298,19 +300,30 @@ def refresh_env(
     environment variable only the files that read it. Every variable is always set, so a window
     never leaks from the process environment into an invocation.
     """
+    run_from, run_before = run_ids or (None, None)
     return {
         "DBT_REFRESH_START_DATE": start.isoformat() if start else "",
         "DBT_REFRESH_END_DATE": end.isoformat() if end else "",
         "DBT_REFRESH_ORG_IDS": ",".join(org_ids or []),
         "DBT_REFRESH_APPEND_ONLY": "1" if append_only else "0",
+        "DBT_REFRESH_RUN_ID_FROM": run_from or "",
+        "DBT_REFRESH_RUN_ID_BEFORE": run_before or "",
     }
 
 
 # -- sliced refreshes ------------------------------------------------------------------------------
-# A full refresh, a backfill or any large window runs as consecutive slices of local days, one dbt
-# invocation each, so a build's peak memory follows the slice and not the history: every model
-# reads only its window (int_calls' scans are bounded by the window's UTC bounds, and the staging
-# views' GROUP BYs get the window's run ids pushed down).
+# A full refresh, a backfill or any large window runs in slices, one dbt invocation each, so a
+# build's peak memory follows the slice and not the history. A window runs as consecutive ranges of
+# local days: every model reads only its window (int_calls' scans are bounded by the window's UTC
+# bounds, and the staging views' GROUP BYs get the window's run ids pushed down). A full build
+# first fills the per-call mart (tag per_call, with what it reads) in ranges of run ids over every
+# day, then builds the other marts from it in ranges of days: a range of days has its runs spread
+# over the whole of the broker outputs (ordered by node, run id), so each such slice would read all
+# of their JSON and a full build's cost would grow with the square of the history; a range of run
+# ids reads only its own part.
+
+CALLS_SELECTOR = "tag:per_call"  # dbt_project/models/marts/_marts.yml
+RunIdRange = tuple[str | None, str | None]  # [from, before) in ClickHouse's order; None: open
 
 SliceProgress = Callable[[int, int], None]
 _ambient_progress: contextvars.ContextVar[SliceProgress | None] = contextvars.ContextVar(
@@ -412,27 +425,112 @@ def refresh_marts(
     frequent refresh whose cost must follow the window. A full refresh or a window of more than
     `refresh_slice_days` days of every organization runs in slices, oldest first, one dbt
     invocation each; the result is the same as one invocation. `progress(done, total)` follows
-    the slices; `on_slice()` runs after each successful one (int_refresh_window then holds that
-    slice's days). A failed slice stops the refresh: the slices before it stay built.
+    the slices; `on_slice()` runs after each successful one that completed days in every mart
+    (int_refresh_window then holds that slice's days). A failed slice stops the refresh: the
+    slices before it stay built.
     """
     settings = settings or get_settings()
     progress = progress or _ambient_progress.get()
     if not full_refresh and start is None and end is None and not org_ids:  # the watermark's few days
-        return _run_slices(
-            settings, [(None, None)], None, False, progress, on_slice, capture_output, sync=True
-        )
+        return _run_slices(settings, [Slice()], progress, on_slice, capture_output, sync=True)
     with DBT_LOCK:  # the organizations' calendars stay as read until the last slice
-        slices = _window_slices(settings, start, end, org_ids)
-        return _run_slices(
-            settings,
-            slices or [(start, end)],
-            org_ids,
-            full_refresh,
-            progress,
-            on_slice,
-            capture_output,
-            sync=False,
+        days = _window_slices(settings, start, end, org_ids)
+        if days is None:
+            slices = [Slice(start, end, tuple(org_ids or ()), full_refresh=full_refresh)]
+        elif full_refresh and start is None and end is None and not org_ids:
+            slices = _full_build_slices(settings, days)
+        else:
+            slices = [
+                Slice(
+                    first,
+                    last,
+                    tuple(org_ids or ()),
+                    full_refresh=full_refresh and number == 0,
+                    append_only=full_refresh and number > 0,
+                )
+                for number, (first, last) in enumerate(days)
+            ]
+        return _run_slices(settings, slices, progress, on_slice, capture_output, sync=False)
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One dbt invocation of a refresh: its local days (None: open), organizations, range of run
+    ids, the models it runs and how it writes them."""
+
+    first: date | None = None
+    last: date | None = None
+    org_ids: tuple[str, ...] = ()
+    run_ids: RunIdRange | None = None
+    selection: tuple[str, ...] = ()  # --select / --exclude
+    full_refresh: bool = False  # recreates the models it runs
+    append_only: bool = False  # adds rows the models cannot hold yet (no delete first)
+    completes_days: bool = True  # after it, its days are in every mart (on_slice runs)
+
+    def args(self) -> list[str]:
+        # No manifest.json / run_results.json per refresh (0.2-0.8 s of JSON): the parse that
+        # _parsed_manifest runs once writes the manifest, and dbt.log keeps every run's results.
+        return ["run", "--no-write-json", *(["--full-refresh"] if self.full_refresh else []), *self.selection]
+
+    def env(self) -> dict[str, str]:
+        return refresh_env(
+            self.first, self.last, self.org_ids, append_only=self.append_only, run_ids=self.run_ids
         )
+
+    def describe(self) -> str:
+        if self.run_ids is not None:
+            return f"run ids {self.run_ids[0] or 'first'}..{self.run_ids[1] or 'last'}"
+        return f"{self.first}..{self.last}"
+
+
+def _full_build_slices(settings: Settings, days: Sequence[tuple[date | None, date | None]]) -> list[Slice]:
+    """A full build: the per-call mart over every day in ranges of run ids, then every other mart
+    from it in the ranges of days `days`."""
+    per_call = [
+        Slice(
+            run_ids=run_ids,
+            selection=("--select", f"+{CALLS_SELECTOR}"),
+            full_refresh=number == 0,
+            append_only=number > 0,
+            completes_days=False,
+        )
+        for number, run_ids in enumerate(_run_id_ranges(_warehouse(settings), settings, days))
+    ]
+    from_calls = [
+        Slice(
+            first,
+            last,
+            selection=("--exclude", CALLS_SELECTOR),
+            full_refresh=number == 0,
+            append_only=number > 0,
+        )
+        for number, (first, last) in enumerate(days)
+    ]
+    return per_call + from_calls
+
+
+def _run_id_ranges(
+    client: Client, settings: Settings, days: Sequence[tuple[date | None, date | None]]
+) -> list[RunIdRange]:
+    """As many ranges of run ids as it takes for none to hold more calls than the fullest range of
+    days (the memory budget a range of days has), counted by the runs' UTC dates."""
+    runs_per_day = client.query(
+        f"SELECT toDate(timestamp) AS day, count() FROM {settings.clickhouse_database}.public_runs GROUP BY day"
+    ).result_rows
+    fullest = max(
+        (
+            sum(
+                runs
+                for day, runs in runs_per_day
+                if (first is None or day >= first) and (last is None or day <= last)
+            )
+            for first, last in days
+        ),
+        default=0,
+    )
+    total = sum(runs for _, runs in runs_per_day)
+    bounds = run_id_cuts(client, settings.clickhouse_database, math.ceil(total / fullest) if fullest else 1)
+    return list(zip([None, *bounds], [*bounds, None], strict=True))
 
 
 def _window_slices(
@@ -474,9 +572,7 @@ def _calls_span(client: Client, settings: Settings) -> tuple[date, date] | None:
 
 def _run_slices(
     settings: Settings,
-    slices: Sequence[tuple[date | None, date | None]],
-    org_ids: Sequence[str] | None,
-    full_refresh: bool,
+    slices: Sequence[Slice],
     progress: SliceProgress | None,
     on_slice: Callable[[], None] | None,
     capture_output: bool,
@@ -487,29 +583,24 @@ def _run_slices(
     if progress and len(slices) > 1:
         progress(0, len(slices))
     outcome = DbtOutcome(success=True, command="run", exit_code=0)
-    for number, (first, last) in enumerate(slices):
-        # Only the first slice recreates the marts; the others append days they cannot hold yet.
-        # No manifest.json / run_results.json per refresh (0.2-0.8 s of JSON): the parse that
-        # _parsed_manifest runs once writes the manifest, and dbt.log keeps every run's results.
-        args = ["run", "--no-write-json"] + (["--full-refresh"] if full_refresh and number == 0 else [])
-        env = refresh_env(first, last, org_ids, append_only=full_refresh and number > 0)
+    for number, piece in enumerate(slices):
         outcome = run_dbt(
-            args,
+            piece.args(),
             settings,
             sync_orgs=sync,
-            calendar_since=first,
+            calendar_since=piece.first,
             capture_output=capture_output,
-            env=env,
+            env=piece.env(),
             reuse_manifest=True,
         )
         output += outcome.output
         if not outcome.success:
             if len(slices) > 1:
-                where = f"slice {number + 1}/{len(slices)} ({first}..{last})"
+                where = f"slice {number + 1}/{len(slices)} ({piece.describe()})"
                 outcome.error = f"{where}: {outcome.error}" if outcome.error else None
                 outcome.failures = [f"{where}: {failure}" for failure in outcome.failures]
             break
-        if on_slice:
+        if on_slice and piece.completes_days:
             on_slice()
         if progress and len(slices) > 1:
             progress(number + 1, len(slices))

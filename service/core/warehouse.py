@@ -130,6 +130,24 @@ def call_start_span(client: Client, database: str) -> tuple[datetime, datetime] 
     return oldest[0][0], newest[0][0]
 
 
+def run_id_cuts(client: Client, database: str, ranges: int) -> list[str]:
+    """Up to `ranges - 1` run ids, ascending in ClickHouse's order of UUIDs (which compares their
+    second half first), that cut public_runs into `ranges` ranges of about as many runs each.
+
+    Read from a sample of the ids (reading the id column once): a few hundred per range keep the
+    ranges within a few percent of each other."""
+    if ranges < 2:
+        return []
+    query = f"SELECT arraySort(groupArraySample({{size:UInt32}}, 1)(id)) FROM {database}.public_runs"
+    sample = client.query(query, parameters={"size": max(200 * ranges, 10_000)}).first_row[0]
+    cuts: list[str] = []
+    for number in range(1, ranges):
+        cut = str(sample[number * len(sample) // ranges]) if sample else None
+        if cut is not None and (not cuts or cut != cuts[-1]):
+            cuts.append(cut)
+    return cuts
+
+
 def create_source_tables(client: Client, settings: Settings) -> None:
     """Create the source database and the four contract tables when absent (embedded only)."""
     client.command(f"CREATE DATABASE IF NOT EXISTS {settings.clickhouse_database}")

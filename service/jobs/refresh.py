@@ -67,16 +67,22 @@ def _batches(windows: dict[str, tuple[date, date]], max_days: int) -> Iterator[d
 
 
 class UnfinishedRun(BaseModel):
-    """What a dbt run that has not finished (yet) was rebuilding: a window, or (none given) the
-    watermark's days, a full build or a command's selection, which a plain refresh redoes."""
+    """What a dbt run that has not finished (yet) was rebuilding: a window, a full build, or
+    (neither) the watermark's days or a command's selection, which a plain refresh redoes."""
 
     start: date | None = None
     end: date | None = None
     org_ids: list[str] = []
+    # A full build cut short holds some ranges of run ids of every day in the per-call mart: the
+    # watermark cannot tell which calls are missing, so the next plain refresh is a full build.
+    full_build: bool = False
 
     @classmethod
-    def of(cls, start: date | None, end: date | None, org_ids: Sequence[str] | None) -> UnfinishedRun:
-        return cls(start=start, end=end, org_ids=list(org_ids or []))
+    def of(
+        cls, start: date | None, end: date | None, org_ids: Sequence[str] | None, full_refresh: bool = False
+    ) -> UnfinishedRun:
+        window = start is not None or end is not None or bool(org_ids)
+        return cls(start=start, end=end, org_ids=list(org_ids or []), full_build=full_refresh and not window)
 
     @classmethod
     def remembered(cls, value: object) -> UnfinishedRun | None:
@@ -113,11 +119,12 @@ class Refresher:
         """Refresh the marts (a window, or the watermark's days) and record the rebuilt days' versions.
 
         Large windows and full refreshes run in slices (`progress(done, total)`); each slice's days
-        are recorded as it lands. With the marts missing, a plain refresh is a (sliced) full build.
+        are recorded as it lands. With the marts missing or a full build here cut short, a plain
+        refresh is a (sliced) full build.
         """
         with DBT_LOCK:
             plain = start is None and end is None and not org_ids
-            if plain and not self.marts_exist():
+            if plain and (not self.marts_exist() or self._unfinished_full_build()):
                 full_refresh = True
             elif plain and not full_refresh:  # a full refresh rebuilds any window anyway
                 self._redo_unfinished_window()
@@ -151,7 +158,12 @@ class Refresher:
         organization, the watermark's days or everything) remembers the sources' insert counters
         read before dbt reads the sources, which `needs_refresh` compares with."""
         inserts = self._source_inserts() if plain else None
-        unfinished = UnfinishedRun.of(options.get("start"), options.get("end"), options.get("org_ids"))
+        unfinished = UnfinishedRun.of(
+            options.get("start"),
+            options.get("end"),
+            options.get("org_ids"),
+            options.get("full_refresh", False),
+        )
         outcome = self._rebuild(
             "run", lambda: refresh_marts(self.settings, on_slice=self.after_refresh, **options), unfinished
         )
@@ -171,6 +183,13 @@ class Refresher:
         if outcome.success:
             self._remember(rebuild_unfinished=None)
         return outcome
+
+    def _unfinished_full_build(self) -> bool:
+        unfinished = UnfinishedRun.remembered(self._state().get("rebuild_unfinished"))
+        if unfinished is None or not unfinished.full_build:
+            return False
+        log.warning("a full build did not finish here: this refresh is a full build")
+        return True
 
     def _redo_unfinished_window(self) -> None:
         """Rebuild the window of a run that did not finish here (before a plain refresh). A window

@@ -30,6 +30,7 @@ window_runs as (
     from {{ ref('stg_platform__runs') }}
     where started_at >= (select min(day_start_utc) from window_days)
       and started_at < (select max(day_end_utc) from window_days)
+      and {{ run_ids_in_range('run_id') }}
       {%- if validated_org_ids() %}
       and run_id in (
           select run_id from {{ source('platform', 'public_sessions') }}
@@ -58,7 +59,8 @@ runs as (
 sessions as (
 
     select * from {{ ref('stg_platform__sessions') }}
-    where run_id in (select run_id from runs)
+    where {{ run_ids_in_range('run_id') }}
+      and run_id in (select run_id from runs)
 
 ),
 
@@ -96,9 +98,11 @@ dated_calls as (
 outcomes as (
 
     -- Only the window organizations' broker nodes: node_persistent_id leads the source's primary
-    -- key, and JSON is extracted for no other node's outputs.
+    -- key, and JSON is extracted for no other node's outputs. A full build's range of run ids is
+    -- a range of that key (run_id follows the node): its slice reads only its part of the JSON.
     select * from {{ ref('stg_platform__node_outputs') }}
     where node_persistent_id in (select node_persistent_id from organizations)
+      and {{ run_ids_in_range('run_id') }}
       and run_id in (select run_id from runs)
 
 ),

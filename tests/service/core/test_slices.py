@@ -15,16 +15,19 @@ from typing import Any
 import pytest
 
 from reports_store import open_store
+from service.core import dbt_runner
 from service.core.config import Settings
 from service.core.dbt_runner import (
+    DbtOutcome,
     is_plain_full_refresh,
     plan_slices,
     refresh_env,
     refresh_marts,
     reporting_slices,
+    run_dbt,
     slice_length,
 )
-from service.core.warehouse import get_client
+from service.core.warehouse import get_client, run_id_cuts
 from service.jobs.refresh import Refresher
 from tests.conftest import SESSION_DIR, load_demo_data, make_settings
 
@@ -111,10 +114,14 @@ def test_refresh_env_always_sets_every_window_variable() -> None:
         "DBT_REFRESH_END_DATE": "",
         "DBT_REFRESH_ORG_IDS": "",
         "DBT_REFRESH_APPEND_ONLY": "0",
+        "DBT_REFRESH_RUN_ID_FROM": "",
+        "DBT_REFRESH_RUN_ID_BEFORE": "",
     }
     env = refresh_env(date(2025, 3, 1), date(2025, 3, 7), ["a", "b"], append_only=True)
     assert env["DBT_REFRESH_START_DATE"] == "2025-03-01" and env["DBT_REFRESH_ORG_IDS"] == "a,b"
     assert env["DBT_REFRESH_APPEND_ONLY"] == "1"
+    env = refresh_env(run_ids=(None, "0e2a1f4c-59d4-4b8e-9b53-3c5e2a7d8f10"))
+    assert env["DBT_REFRESH_RUN_ID_FROM"] == "" and env["DBT_REFRESH_RUN_ID_BEFORE"].startswith("0e2a")
 
 
 # -- against one invocation ------------------------------------------------------------------------
@@ -156,7 +163,8 @@ def test_refresher_full_refresh_is_sliced_and_records_every_day(one_shot: Settin
         seen: list[tuple[int, int]] = []
         refresher.refresh(full_refresh=True, progress=lambda done, total: seen.append((done, total)))
         assert seen[-1][0] == seen[-1][1] > 1
-        assert len(notified) == seen[-1][1]  # after each slice
+        # After each range of days (not after a range of run ids: their days are not in every mart).
+        assert 1 < len(notified) < seen[-1][1]
 
         # Every built day's version is recorded, not only the last slice's.
         client = get_client(settings)
@@ -182,6 +190,80 @@ def test_admin_full_refresh_command_goes_through_the_slices(one_shot: Settings) 
         assert outcome.success, outcome.failures or outcome.error
         assert seen and seen[-1][0] == seen[-1][1] > 1
         assert any("Completed successfully" in line for line in outcome.output)
+    finally:
+        store.close()
+    assert_same_marts(one_shot, settings)
+
+
+def test_run_id_cuts_split_the_runs_in_clickhouses_order_of_uuids(one_shot: Settings) -> None:
+    """ClickHouse compares a UUID's second half first: cuts sorted as text would leave ranges
+    that overlap or hold nothing. Each range must hold some runs and together exactly all."""
+    client, database = get_client(one_shot), one_shot.clickhouse_database
+    total = client.query(f"SELECT count() FROM {database}.public_runs").first_row[0]
+    cuts = run_id_cuts(client, database, 6)
+    assert len(cuts) == 5
+    assert run_id_cuts(client, database, 1) == []
+    counts = []
+    for low, high in zip([None, *cuts], [*cuts, None], strict=True):
+        condition = " AND ".join(
+            [f"id >= toUUID('{low}')"] * (low is not None) + [f"id < toUUID('{high}')"] * (high is not None)
+        )
+        counts.append(
+            client.query(f"SELECT count() FROM {database}.public_runs WHERE {condition}").first_row[0]
+        )
+    assert sum(counts) == total
+    assert min(counts) > total / 6 / 2, counts  # about equal, from a sample
+
+
+def test_a_range_of_run_ids_never_deletes_a_window(one_shot: Settings) -> None:
+    """A range of run ids holds some calls of every day: on built marts without append-only it
+    would delete every day and insert only its calls. dbt refuses it before deleting anything."""
+    client = get_client(one_shot)
+    count = f"SELECT count() FROM {one_shot.dbt_schema}.fct_calls"
+    before = client.query(count).first_row[0]
+    cut = run_id_cuts(client, one_shot.clickhouse_database, 2)[0]
+    outcome = run_dbt(
+        ["run", "--select", "fct_calls"],
+        one_shot,
+        capture_output=True,
+        env=refresh_env(run_ids=(None, cut)),
+    )
+    assert not outcome.success
+    assert "only appends to a full build" in " ".join(
+        outcome.output + outcome.failures + [outcome.error or ""]
+    )
+    assert client.query(count).first_row[0] == before
+
+
+def test_a_full_build_cut_short_is_built_again_by_the_next_refresh(
+    one_shot: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after its first range of run ids, a full build leaves the per-call mart with some
+    calls of every day: the marts' watermark cannot tell which are missing, so the next plain
+    refresh must build everything again (not the watermark's days)."""
+    settings = settings_for("cut_short", 10)
+    store = open_store(settings.reports_store_url)
+    try:
+        refresher = Refresher(settings, store)
+        refresher.refresh(full_refresh=True)
+        invocations = 0
+        real_run_dbt = dbt_runner.run_dbt
+
+        def killed_at_the_second(*args: Any, **kwargs: Any) -> DbtOutcome:
+            nonlocal invocations
+            invocations += 1
+            if invocations == 2:
+                raise SystemExit("killed")
+            return real_run_dbt(*args, **kwargs)
+
+        monkeypatch.setattr(dbt_runner, "run_dbt", killed_at_the_second)
+        with pytest.raises(SystemExit):
+            refresher.refresh(full_refresh=True)
+        monkeypatch.setattr(dbt_runner, "run_dbt", real_run_dbt)
+        assert refresher.needs_refresh() == "the last dbt run here did not finish"
+
+        refresher.refresh()
+        assert refresher.needs_refresh() is None
     finally:
         store.close()
     assert_same_marts(one_shot, settings)
