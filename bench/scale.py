@@ -5,7 +5,7 @@ its own gets demo calls at a fixed daily rate (BENCH_SCALE_CALLS_PER_DAY per org
 685: the 5 M / 20 organizations / 365 days of `make bench`), so more calls means a longer history, the
 case the sliced build is for: a new deployment against years of calls. Per point, in child processes
 (chDB: one per warehouse directory): `generate`, then `measure`: an untimed `dbt parse`, the full build
-(`refresh_marts(full_refresh=True)`, in slices of REFRESH_SLICE_DAYS), its peak RSS (the child's VmHWM),
+(`refresh_marts(full_refresh=True)`, sliced by REFRESH_SLICE_DAYS), its peak RSS (the child's VmHWM),
 one more day of calls and the plain refresh that lands it, and one live report's latency.
 
 Writes bench/results/scale.json (BENCH_SCALE_RESULTS) and bench/results/scale.png, and re-renders
@@ -339,8 +339,9 @@ def scale_section(results_path: Path | None = None, chart: Path | None = None) -
         f"From `{_shown(path)}`, measured {r['generated_at']} (commit {r['commit']}) on {m['cores']} cores, "
         f"{m['memory_gib']} GiB; {r['orgs']} organizations at {r['calls_per_org_day']} calls a day each, so "
         "more calls is a longer history; the full build (`dbt run --full-refresh` through "
-        f"`refresh_marts`) runs in slices of {r['slice_days']} local days of every organization, its peak "
-        "RSS is its child process's VmHWM. The 1-minute load average before each point is in the table "
+        f"`refresh_marts`) runs in slices: `fct_calls` in ranges of run ids holding at most the calls of "
+        f"{r['slice_days']} local days of every organization, then the other marts in ranges of "
+        f"{r['slice_days']} days (`slices` counts both); its peak RSS is its child process's VmHWM. The 1-minute load average before each point is in the table "
         "(other work on the machine slows the figures).",
         "",
         "| calls | days | full build s | s per million | slices | peak RSS MiB | incremental day s | one report ms | load |",

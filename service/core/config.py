@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     # After a mart refresh, stored reports of changed days this recent (in the organization's own
     # days) get a `restated` revision; older changed days stay `stale` for an operator to decide.
     restate_within_days: int = Field(default=7, ge=0, le=3660)
-    # Full builds, backfills and large windows run in slices of this many local days (bounded memory).
+    # Full builds, backfills and large windows run in slices of this many local days of every
+    # organization (bounded memory); a full build's per-call mart in ranges of run ids of as many calls.
     refresh_slice_days: int = Field(default=31, ge=1, le=3660)
     port: int = 8000
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
