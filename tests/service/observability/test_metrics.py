@@ -148,3 +148,48 @@ def test_each_app_has_its_own_registry():
         is None
     )
     assert not [name for name in REGISTRY._names_to_collectors if name.startswith("call_analytics")]
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_request_metrics_expose_exactly_what_prometheus_client_would(openmetrics: bool) -> None:
+    """The request counter and histogram are counted by RequestMetrics (cheaper per request); a
+    scrape must read the same as prometheus_client's own Counter and Histogram, in both formats,
+    bucket edges included (a value equal to a bound counts in that bound's bucket)."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+    from service.observability.metrics import HTTP_BUCKETS, PREFIX, RequestMetrics
+
+    reference = CollectorRegistry()
+    counter = Counter(
+        f"{PREFIX}_http_requests",
+        "HTTP requests answered, by method, route template and status code.",
+        ["method", "route", "status"],
+        registry=reference,
+    )
+    histogram = Histogram(
+        f"{PREFIX}_http_request_duration_seconds",
+        "Time to answer an HTTP request, by method and route template.",
+        ["method", "route"],
+        buckets=HTTP_BUCKETS,
+        registry=reference,
+    )
+    ours = CollectorRegistry()
+    requests = RequestMetrics()
+    ours.register(requests)
+    for method, route, status, seconds in [
+        ("GET", "/a", 200, 0.001),
+        ("GET", "/a", 200, 0.005),  # on a bound
+        ("GET", "/a", 404, 0.0051),
+        ("POST", "/b", 200, 61.0),  # past the last bound
+        ("GET", "/a", 200, 2.5),
+    ]:
+        counter.labels(method, route, str(status)).inc()
+        histogram.labels(method, route).observe(seconds)
+        requests.observe(method, route, status, seconds)
+    render = generate_openmetrics if openmetrics else generate_latest
+
+    def without_created_times(text: bytes) -> list[str]:
+        return [line.rsplit(" ", 1)[0] if "_created" in line else line for line in text.decode().splitlines()]
+
+    assert without_created_times(render(ours)) == without_created_times(render(reference))
