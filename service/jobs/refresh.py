@@ -98,6 +98,44 @@ class UnfinishedRun(BaseModel):
     def is_window(self) -> bool:
         return self.start is not None or self.end is not None or bool(self.org_ids)
 
+    def _days(self) -> tuple[date, date] | None:
+        """The window's local days as dbt reads them (one date alone is that one day; None: all)."""
+        first, last = self.start or self.end, self.end or self.start
+        return None if first is None or last is None else (first, last)
+
+    def covers(self, other: UnfinishedRun) -> bool:
+        """Whether this run, once it has succeeded, has rebuilt all that `other` left unfinished."""
+        if self.full_build:
+            return True
+        if other.full_build:
+            return False
+        if not other.is_window:  # the watermark's days (or a command's): a plain run redoes them
+            return not self.is_window
+        if not self.is_window:
+            return False
+        days, other_days = self._days(), other._days()
+        same_days = days is None or (
+            other_days is not None and days[0] <= other_days[0] and other_days[1] <= days[1]
+        )
+        return same_days and (not self.org_ids or set(other.org_ids or ["*"]) <= set(self.org_ids))
+
+    def merged(self, other: UnfinishedRun) -> UnfinishedRun:
+        """One run that covers both: what to remember while this one runs with `other` unfinished."""
+        if self.covers(other):
+            return self
+        if other.covers(self):
+            return other
+        windows = [run for run in (self, other) if run.is_window]  # a window redoes a plain run's too
+        if len(windows) == 1:
+            return windows[0]
+        spans = [run._days() for run in windows]
+        start = None if None in spans else min(span[0] for span in spans if span)
+        end = None if None in spans else max(span[1] for span in spans if span)
+        org_ids = [] if not all(run.org_ids for run in windows) else sorted({*self.org_ids, *other.org_ids})
+        if start is None and end is None and not org_ids:  # every day of every organization
+            return UnfinishedRun(full_build=True)
+        return UnfinishedRun(start=start, end=end, org_ids=org_ids)
+
 
 class Refresher:
     def __init__(self, settings: Settings, store: ReportStore) -> None:
@@ -177,11 +215,15 @@ class Refresher:
         run): a run that dies half way (kill -9, a failed model) leaves rows missing, so the next
         plain refresh runs whatever the sources say (`needs_refresh`) and first redoes the window
         (`_redo_unfinished_window`). A plain run's own days come back by the watermark, which
-        falls back with the rows deleted."""
-        self._remember(rebuild_unfinished=run.model_dump(mode="json"))
+        falls back with the rows deleted. An unfinished run that this one does not cover (a
+        full build cut short, then a backfill) stays remembered after this one succeeds."""
+        pending = UnfinishedRun.remembered(self._state().get("rebuild_unfinished"))
+        running = run if pending is None else run.merged(pending)
+        self._remember(rebuild_unfinished=running.model_dump(mode="json"))
         outcome = self._timed(command, invoke)
-        if outcome.success:
-            self._remember(rebuild_unfinished=None)
+        if outcome.success:  # an earlier unfinished run this one did not redo stays remembered
+            left = None if pending is None or run.covers(pending) else pending.model_dump(mode="json")
+            self._remember(rebuild_unfinished=left)
         return outcome
 
     def _unfinished_full_build(self) -> bool:

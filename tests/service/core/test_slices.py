@@ -240,7 +240,7 @@ def test_a_full_build_cut_short_is_built_again_by_the_next_refresh(
 ) -> None:
     """Killed after its first range of run ids, a full build leaves the per-call mart with some
     calls of every day: the marts' watermark cannot tell which are missing, so the next plain
-    refresh must build everything again (not the watermark's days)."""
+    refresh must build everything again (not the watermark's days), also after a backfill."""
     settings = settings_for("cut_short", 10)
     store = open_store(settings.reports_store_url)
     try:
@@ -260,6 +260,10 @@ def test_a_full_build_cut_short_is_built_again_by_the_next_refresh(
         with pytest.raises(SystemExit):
             refresher.refresh(full_refresh=True)
         monkeypatch.setattr(dbt_runner, "run_dbt", real_run_dbt)
+        assert refresher.needs_refresh() == "the last dbt run here did not finish"
+        # A backfill in between (an operator's) succeeds, and does not make it forgotten.
+        org_id = store.list_organizations()[0].org_id
+        refresher.refresh(END - timedelta(days=2), END, [org_id])
         assert refresher.needs_refresh() == "the last dbt run here did not finish"
 
         refresher.refresh()
