@@ -235,8 +235,8 @@ class Refresher:
 
     def _redo_unfinished_window(self) -> None:
         """Rebuild the window of a run that did not finish here (before a plain refresh). A window
-        that cannot be rebuilt (an organization since deleted...) is logged and left: the plain
-        refresh must still run."""
+        that cannot be rebuilt (an organization since deleted...) is logged and forgotten: the
+        plain refresh must still run, and the next ones must not run dbt for it again."""
         unfinished = UnfinishedRun.remembered(self._state().get("rebuild_unfinished"))
         if unfinished is None or not unfinished.is_window:
             return
@@ -252,8 +252,9 @@ class Refresher:
             )
         except Exception as exc:  # as a failed run: the plain refresh goes on
             outcome = DbtOutcome(success=False, command="run", exit_code=2, error=str(exc))
-        if not outcome.success:
+        if not outcome.success:  # left to the operator: not retried by every refresh from now on
             log.error("rebuilding the unfinished window failed (%s): run that backfill again", outcome.error)
+            self._remember(rebuild_unfinished=None)
 
     def _timed(self, command: str, invoke: Callable[[], DbtOutcome]) -> DbtOutcome:
         """One dbt invocation, timed for `dbt_observers` (one that raised counts as failed)."""

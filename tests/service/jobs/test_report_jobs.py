@@ -308,6 +308,21 @@ def test_a_dbt_run_that_died_half_way_is_redone_by_the_next_refresh(jobs):
     assert jobs.refresher.needs_refresh() is None
 
 
+def test_an_unfinished_window_that_cannot_be_rebuilt_is_tried_once(jobs, caplog):
+    """A remembered window whose rebuild fails (here an organization id dbt refuses) is logged
+    and forgotten: the plain refresh still succeeds, and the next check does not ask for dbt again
+    because of it."""
+    jobs.refresh_job()
+    assert jobs.refresher.needs_refresh() is None
+    jobs.refresher._remember(rebuild_unfinished={"org_ids": ["not an id!"]})
+    assert jobs.refresher.needs_refresh() == "the last dbt run here did not finish"
+
+    again = jobs.refresh_job()
+    assert again.job.status == "succeeded", again.job
+    assert "rebuilding the unfinished window failed" in caplog.text
+    assert jobs.refresher.needs_refresh() is None
+
+
 def leaf(report: dict, path: str):
     """The value at a diff path, found independently of the diff code (None: absent)."""
     node = report
