@@ -119,7 +119,7 @@ class RequestMetrics:
     expose them (a test compares both formats).
 
     Counted here rather than by those: a labelled Counter.inc() and Histogram.observe() cost
-    several microseconds a request in checks and locks, a quarter of a cached report's whole
+    several microseconds a request in checks and locks, about a fifth of a cached report's whole
     answer in the API's fast path. Label values are bounded: known methods, route templates,
     status codes."""
 
