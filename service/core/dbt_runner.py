@@ -431,13 +431,14 @@ def refresh_marts(
     """
     settings = settings or get_settings()
     progress = progress or _ambient_progress.get()
-    if not full_refresh and start is None and end is None and not org_ids:  # the watermark's few days
+    every_day = start is None and end is None and not org_ids
+    if every_day and not full_refresh:  # the watermark's few days
         return _run_slices(settings, [Slice()], progress, on_slice, capture_output, sync=True)
     with DBT_LOCK:  # the organizations' calendars stay as read until the last slice
         days = _window_slices(settings, start, end, org_ids)
         if days is None:
             slices = [Slice(start, end, tuple(org_ids or ()), full_refresh=full_refresh)]
-        elif full_refresh and start is None and end is None and not org_ids:
+        elif full_refresh and every_day:
             slices = _full_build_slices(settings, days)
         else:
             slices = [

@@ -81,8 +81,8 @@ class UnfinishedRun(BaseModel):
     def of(
         cls, start: date | None, end: date | None, org_ids: Sequence[str] | None, full_refresh: bool = False
     ) -> UnfinishedRun:
-        window = start is not None or end is not None or bool(org_ids)
-        return cls(start=start, end=end, org_ids=list(org_ids or []), full_build=full_refresh and not window)
+        run = cls(start=start, end=end, org_ids=list(org_ids or []))
+        return run.model_copy(update={"full_build": full_refresh and not run.is_window})
 
     @classmethod
     def remembered(cls, value: object) -> UnfinishedRun | None:
@@ -217,7 +217,7 @@ class Refresher:
         (`_redo_unfinished_window`). A plain run's own days come back by the watermark, which
         falls back with the rows deleted. An unfinished run that this one does not cover (a
         full build cut short, then a backfill) stays remembered after this one succeeds."""
-        pending = UnfinishedRun.remembered(self._state().get("rebuild_unfinished"))
+        pending = self._unfinished()
         running = run if pending is None else run.merged(pending)
         self._remember(rebuild_unfinished=running.model_dump(mode="json"))
         outcome = self._timed(command, invoke)
@@ -226,8 +226,12 @@ class Refresher:
             self._remember(rebuild_unfinished=left)
         return outcome
 
+    def _unfinished(self) -> UnfinishedRun | None:
+        """The dbt run remembered as not finished here (None: none)."""
+        return UnfinishedRun.remembered(self._state().get("rebuild_unfinished"))
+
     def _unfinished_full_build(self) -> bool:
-        unfinished = UnfinishedRun.remembered(self._state().get("rebuild_unfinished"))
+        unfinished = self._unfinished()
         if unfinished is None or not unfinished.full_build:
             return False
         log.warning("a full build did not finish here: this refresh is a full build")
@@ -237,7 +241,7 @@ class Refresher:
         """Rebuild the window of a run that did not finish here (before a plain refresh). A window
         that cannot be rebuilt (an organization since deleted...) is logged and forgotten: the
         plain refresh must still run, and the next ones must not run dbt for it again."""
-        unfinished = UnfinishedRun.remembered(self._state().get("rebuild_unfinished"))
+        unfinished = self._unfinished()
         if unfinished is None or not unfinished.is_window:
             return
         log.warning(
