@@ -519,7 +519,8 @@ def test_backfill_shows_progress_and_its_result(page, dashboard):
     page.fill("#backfill-start", start.isoformat())
     page.fill("#backfill-end", end.isoformat())
     page.click("#backfill-button")
-    expect(page.locator("#backfill-job")).to_be_visible()
+    # Shown once the POST answers, which waits for the job to be queued (slow on a busy machine).
+    expect(page.locator("#backfill-job")).to_be_visible(timeout=30_000)
     result = page.locator("#backfill-result")
     # How many days are new depends on what earlier tests stored and on each org's first call.
     expect(result).to_contain_text(
