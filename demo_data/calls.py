@@ -104,8 +104,12 @@ class OrgContext:
     callers: list[str]
     excluded: list[str]
     # Epoch ms of the end of the generated range: late outputs never go past it (other rows by at
-    # most a call's length, a quarter of an hour), so a range ending yesterday has no future rows.
+    # most a call's length, a quarter of an hour).
     horizon: int = 0
+    # Epoch ms of the generation: a past call's later rows are never written after it, so a range
+    # that ended minutes ago (just after a local midnight) has no future rows either. A future
+    # created_at would sit above the marts' watermark until its time comes.
+    now: int = field(default_factory=lambda: ms(datetime.now(UTC)))
 
 
 def org_context(org: Organization, seed: int) -> OrgContext:
@@ -169,6 +173,10 @@ class _DayWriter:
         self.org_id = ctx.org.org_id
         self.npid = ctx.org.node_persistent_id
 
+    def _settled(self, ts: int, at: int) -> int:
+        """`at` for a row of the call started at `ts`, never later than the generation if the call is past."""
+        return min(at, max(ts, self.ctx.now))
+
     def call(self, ts: int) -> None:
         rng, buf = self.rng, self.buf
         run = uuid_int(rng)
@@ -195,7 +203,7 @@ class _DayWriter:
 
     def _sessions(self, run: int, ts: int, duration: float | None) -> None:
         rng, buf = self.rng, self.buf
-        user, created = self._caller(), ts + 200 + below(rng, 2800)
+        user, created = self._caller(), self._settled(ts, ts + 200 + below(rng, 2800))
         r = rng.random()
         if r < P_TIE:  # same created_at: the higher id carries the real values
             loser, winner = ordered_pair(rng)
@@ -203,7 +211,7 @@ class _DayWriter:
             buf.session(winner, run, self.org_id, user, duration, created)
         elif r < P_TIE + P_SECOND_SESSION:  # an early in-progress session, then the final one
             buf.session(uuid_int(rng), run, self.org_id, "", None, created)
-            end = created + int((duration or 60) * 1000) + 500 + below(rng, 4500)
+            end = self._settled(ts, created + int((duration or 60) * 1000) + 500 + below(rng, 4500))
             buf.session(uuid_int(rng), run, self.org_id, user, duration, end)
         else:
             sid = uuid_int(rng)
@@ -216,7 +224,8 @@ class _DayWriter:
         if rng.random() < P_OTHER_NODE:
             node, persistent, template = choose(rng, self.ctx.other_nodes)
             flat = template % below(rng, 10**6) if "%" in template else template
-            self.buf.output(uuid_int(rng), run, node, persistent, flat, ts + 1000 + below(rng, 900_000))
+            at = self._settled(ts, ts + 1000 + below(rng, 900_000))
+            self.buf.output(uuid_int(rng), run, node, persistent, flat, at)
         if rng.random() < P_NO_OUTPUT:
             return
         at = ts + int((duration or 60) * 1000) + 1000 + below(rng, 14_000)
@@ -225,6 +234,7 @@ class _DayWriter:
             # Never after the end of the range (today, for a range ending yesterday): an output from
             # the future would sit above every created_at watermark and hide real late arrivals.
             at = late if late < self.ctx.horizon else at
+        at = self._settled(ts, at)
         node = self.ctx.broker_node_ids[rng.random() < 0.7]
         flat = outcome_json(rng, out, carrier_json(rng))
         r = rng.random()

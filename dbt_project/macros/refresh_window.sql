@@ -38,7 +38,9 @@
 {% endmacro %}
 
 {#- The earliest call start touched by source rows newer than the marts' watermark, looking back
-    at most max_output_lateness_hours. NULL when nothing new arrived. -#}
+    at most max_output_lateness_hours. NULL when nothing new arrived. Only the organizations'
+    broker nodes' outputs count: another node's output never reaches a mart, so it never lifts the
+    watermark and would select its day again at every refresh. -#}
 {% macro touched_since_watermark(relations) %}
     (
         with
@@ -50,7 +52,11 @@
           and (
               started_at > watermark
               or run_id in (select run_id from {{ source('platform', 'public_sessions') }} where created_at > watermark)
-              or run_id in (select run_id from {{ source('platform', 'public_node_outputs') }} where created_at > watermark)
+              or run_id in (
+                  select run_id from {{ source('platform', 'public_node_outputs') }}
+                  where node_persistent_id in (select node_persistent_id from {{ ref('stg_service__organizations') }})
+                    and created_at > watermark
+              )
           )
     )
 {% endmacro %}

@@ -13,6 +13,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from demo_data import DemoSummary, demo_organizations, generate_demo_data, local_day_start_ms
+from demo_data.calls import CallRows, generate_day, org_context
 from reports_store import open_store
 from reports_store.models import Organization
 from reports_store.rules import IDENTIFIER_RE, PHONE_RE
@@ -304,6 +305,29 @@ def test_no_late_output_lands_after_the_range(generated: Any, raw: dict[str, lis
     horizon = max(local_day_start_ms(END + timedelta(days=1), ZoneInfo(o.timezone)) for o in orgs)
     latest = max(r[5] for table in ("public_sessions", "public_node_outputs") for r in raw[table])
     assert latest.replace(tzinfo=UTC).timestamp() * 1000 <= horizon + 16 * 60_000
+
+
+@pytest.mark.parametrize("minutes_after_midnight", [0, 1, 5])
+def test_a_range_that_ended_minutes_ago_has_no_future_rows(minutes_after_midnight: int) -> None:
+    # Generated just after the local midnight ending the range: the last calls' sessions and
+    # outputs (up to a quarter of an hour later) are written no later than the generation.
+    org = demo_organizations(1, seed=3)[0]
+    ctx = org_context(org, seed=3)
+    day = date(2026, 3, 4)
+    ctx.horizon = local_day_start_ms(day + timedelta(days=1), ctx.tz)
+    ctx.now = ctx.horizon + minutes_after_midnight * 60_000
+    rows = CallRows()
+    generate_day(ctx, day, 3, 400, rows, extra=False)
+    stamps = rows.sessions[5] + rows.outputs[5]
+    assert max(stamps) <= ctx.now
+    assert max(rows.runs[1]) < ctx.horizon
+    # The same day generated long after has rows past that instant: the bound above is real.
+    later = org_context(org, seed=3)
+    later.horizon, later.now = ctx.horizon, ctx.horizon + 86_400_000
+    unbounded = CallRows()
+    generate_day(later, day, 3, 400, unbounded, extra=False)
+    assert max(unbounded.sessions[5] + unbounded.outputs[5]) > ctx.now
+    assert unbounded.runs == rows.runs  # only the stamps of later rows differ
 
 
 def test_calls_at_local_midnight_and_on_dst_days(

@@ -129,9 +129,11 @@ final as (
         outcomes.carrier_name as carrier_name,
         outcomes.pricing_notes as pricing_notes,
         outcomes.agreed_upon_rate as agreed_upon_rate,
-        -- The newest source row behind this call: the marts' watermark for late data.
-        greatest(dated_calls.started_at, dated_calls.session_created_at,
-                 ifNull(outcomes.output_created_at, dated_calls.started_at)) as loaded_at
+        -- The newest source row behind this call: the marts' watermark for late data. Never past
+        -- this build: a row stamped ahead of the clock would lift the watermark above rows that
+        -- arrive before that time and hide them for good.
+        least(greatest(dated_calls.started_at, dated_calls.session_created_at,
+                       ifNull(outcomes.output_created_at, dated_calls.started_at)), now64(3)) as loaded_at
     from dated_calls
     left join outcomes
         on outcomes.run_id = dated_calls.run_id

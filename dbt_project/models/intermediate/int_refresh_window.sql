@@ -1,4 +1,4 @@
--- depends_on: {{ ref('stg_platform__runs') }} (read by the watermark macro)
+-- depends_on: {{ ref('stg_platform__runs') }} {{ ref('stg_service__organizations') }} (read by the watermark macro)
 -- The organization days this run (re)builds: each organization's local days selected by the
 -- refresh vars or the watermark (macros/refresh_window.sql), with their UTC bounds.
 with

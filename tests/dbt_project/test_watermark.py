@@ -1,0 +1,122 @@
+"""The plain refresh's watermark against rows that never reach a mart and rows stamped ahead of the clock.
+
+A plain refresh selects the days touched by source rows newer than the marts' watermark (the
+newest source row behind them). Two kinds of rows must not bend it: another node's outputs (no
+mart keeps them, so they would select their day at every refresh) and a row whose created_at is
+ahead of the clock (it would lift the watermark above rows that arrive before that time).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from demo_data import generate_demo_data
+from reports_store import open_store
+from service.core.dbt_runner import refresh_marts
+from service.core.warehouse import get_client
+from tests.conftest import make_settings
+
+
+@pytest.fixture(scope="module")
+def env():
+    settings = make_settings("watermark")
+    client = get_client(settings)
+    store = open_store(settings.reports_store_url)
+    generate_demo_data(
+        client, store, orgs=2, days=4, calls_per_day=40, seed=23, database=settings.clickhouse_database
+    )
+    assert refresh_marts(settings, full_refresh=True).success
+    yield settings, client, store
+    store.close()
+
+
+def a_call(client, settings, org, *, older_than_hours: int) -> str:
+    """The newest counted call of `org` started more than `older_than_hours` ago."""
+    db = settings.clickhouse_database
+    return client.query(
+        f"SELECT r.id FROM {db}.public_runs r INNER JOIN {db}.public_sessions s ON s.run_id = r.id "
+        "WHERE s.org_id = {org:String} AND s.user_number NOT IN {excluded:Array(String)} "
+        "AND r.timestamp < now() - toIntervalHour({hours:UInt32}) ORDER BY r.timestamp DESC LIMIT 1",
+        parameters={"org": org.org_id, "excluded": org.excluded_numbers, "hours": older_than_hours},
+    ).first_row[0]
+
+
+def add_output(
+    client, settings, run_id: str, node_persistent_id: str, classification: str, at: datetime
+) -> None:
+    flat = json.dumps({"result": {"call": {"call_classification": classification}}})
+    client.insert(
+        "public_node_outputs",
+        [[uuid.uuid4(), run_id, uuid.uuid4(), node_persistent_id, flat, at]],
+        database=settings.clickhouse_database,
+        column_names=["id", "run_id", "node_id", "node_persistent_id", "flat_data", "created_at"],
+    )
+
+
+def window_size(client, settings) -> int:
+    return client.query(f"SELECT count() FROM {settings.dbt_schema}.int_refresh_window").first_row[0]
+
+
+def classified_as(client, settings, value: str) -> int:
+    return client.query(
+        f"SELECT sum(call_count) FROM {settings.dbt_schema}.agg_daily_org_breakdowns "
+        "WHERE dimension = 'call_classification' AND value = {value:String}",
+        parameters={"value": value},
+    ).first_row[0]
+
+
+def test_another_nodes_output_selects_no_day(env):
+    settings, client, store = env
+    org = store.list_organizations()[0]
+    assert refresh_marts(settings).success and window_size(client, settings) == 0
+    other_node = str(uuid.uuid4())
+    add_output(
+        client,
+        settings,
+        a_call(client, settings, org, older_than_hours=2),
+        other_node,
+        "x",
+        datetime.now(UTC),
+    )
+    for _ in range(2):
+        assert refresh_marts(settings).success
+        assert window_size(client, settings) == 0
+
+
+def add_call(client, settings, org, started: datetime) -> str:
+    """A new call of `org` (a run and its session) started at `started`."""
+    run_id, db = str(uuid.uuid4()), settings.clickhouse_database
+    client.insert(
+        "public_runs",
+        [[run_id, started, "completed"]],
+        database=db,
+        column_names=["id", "timestamp", "status"],
+    )
+    client.insert(
+        "public_sessions",
+        [[uuid.uuid4(), run_id, org.org_id, "+15550000000", 42.0, started + timedelta(seconds=2)]],
+        database=db,
+        column_names=["id", "run_id", "org_id", "user_number", "duration", "created_at"],
+    )
+    return run_id
+
+
+def test_a_row_ahead_of_the_clock_hides_no_later_arrival(env):
+    settings, client, store = env
+    org = store.list_organizations()[1]
+    # A call ten minutes ago whose output a source clock two hours ahead stamped.
+    now = datetime.now(UTC)
+    recent = add_call(client, settings, org, now - timedelta(minutes=10))
+    add_output(client, settings, recent, org.node_persistent_id, "ahead", now + timedelta(hours=2))
+    assert refresh_marts(settings).success
+    assert classified_as(client, settings, "ahead") == 1
+    # Then a late output of a call of an earlier day (outside the days the first row keeps
+    # selecting while it is in the future) arrives, stamped by a correct clock before that time.
+    late = a_call(client, settings, org, older_than_hours=27)
+    add_output(client, settings, late, org.node_persistent_id, "late", datetime.now(UTC))
+    assert refresh_marts(settings).success
+    assert classified_as(client, settings, "late") == 1
