@@ -281,7 +281,7 @@ class Refresher:
         definitions changed since the last refresh here, or, when rows were
         added to a source since the last plain refresh began, one newer than the marts' watermark
         (the same watermark the refresh window macro uses). The first check matters: rows no mart
-        keeps a trace of (another node's outputs) never move the watermark, yet were seen.
+        keeps a trace of (a call from an excluded number) never move the watermark, yet were seen.
         """
         if not self.marts_exist():
             return "the marts are not built yet"
@@ -300,8 +300,13 @@ class Refresher:
     def _newest_source_rows_after_watermark(self) -> bool:
         schema, source = self.settings.dbt_schema, self.settings.clickhouse_database
         marts = ", ".join(f"(SELECT max(loaded_at) FROM {schema}.{name})" for name in MART_TABLES)
+        # As in the refresh window macro, only the broker nodes' outputs can reach a mart.
+        reaches_a_mart = {
+            "public_node_outputs": f"node_persistent_id IN (SELECT node_persistent_id FROM {schema}.organizations) AND "
+        }
         probes = " + ".join(
-            f"(SELECT count() FROM (SELECT 1 FROM {source}.{table} WHERE {column} > watermark LIMIT 1))"
+            f"(SELECT count() FROM (SELECT 1 FROM {source}.{table} "
+            f"WHERE {reaches_a_mart.get(table, '')}{column} > watermark LIMIT 1))"
             for table, column in NEWEST_SOURCE_COLUMNS
         )
         query = f"WITH (SELECT least({marts}, now64(3))) AS watermark SELECT {probes}"

@@ -242,12 +242,33 @@ def insert_late_output(jobs: ReportJobs, org, day: date, node: str | None = None
     )
 
 
-def test_rows_no_mart_reads_make_one_refresh_not_one_every_time(jobs):
-    """Another node's output never moves the marts' watermark: it is seen once, then nothing new."""
+def test_another_nodes_output_is_no_work(jobs):
+    """Only the broker nodes' outputs reach a mart: another node's output runs no dbt."""
     org = jobs.store.list_organizations()[1]
     jobs.refresh_job()  # whatever earlier tests left: refreshed
-    assert jobs.refresher.needs_refresh() is None
     insert_late_output(jobs, org, last_days(jobs)[1], node="summary-node-not-a-broker")
+    assert jobs.refresher.needs_refresh() is None
+    idle = jobs.refresh_job()
+    assert idle.job.details["note"] == "nothing new"
+
+
+def test_rows_no_mart_reads_make_one_refresh_not_one_every_time(jobs):
+    """A call from an excluded number never moves the marts' watermark: it is seen once, then nothing new."""
+    org = jobs.store.list_organizations()[1]
+    assert org.excluded_numbers
+    jobs.refresh_job()  # whatever earlier tests left: refreshed
+    assert jobs.refresher.needs_refresh() is None
+    db, run_id, now = jobs.settings.clickhouse_database, str(uuid.uuid4()), datetime.now(UTC)
+    client = get_client(jobs.settings)
+    client.insert(
+        "public_runs", [[run_id, now, "completed"]], database=db, column_names=["id", "timestamp", "status"]
+    )
+    client.insert(
+        "public_sessions",
+        [[uuid.uuid4(), run_id, org.org_id, org.excluded_numbers[0], 30.0, now]],
+        database=db,
+        column_names=["id", "run_id", "org_id", "user_number", "duration", "created_at"],
+    )
     assert jobs.refresher.needs_refresh() == "source rows arrived after the marts' watermark"
     seen = jobs.refresh_job()
     assert seen.job.status == "succeeded" and "note" not in seen.job.details, seen.job
