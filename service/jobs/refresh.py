@@ -342,7 +342,14 @@ class Refresher:
         return hashlib.sha256(json.dumps([self.settings.clickhouse_database, rows]).encode()).hexdigest()
 
     def _state_file(self) -> Path:
-        return self.settings.dbt_target_path / "refresh_state.json"
+        """One file per set of marts (warehouse, source database, dbt schema): processes that share a
+        dbt target folder but not their marts must not redo, or forget, each other's runs."""
+        settings = self.settings
+        warehouse = [str(settings.chdb_dir)] if settings.embedded else list(settings.server_endpoint()[:2])
+        marts = json.dumps([*warehouse, settings.clickhouse_database, settings.dbt_schema])
+        return (
+            settings.dbt_target_path / f"refresh_state-{hashlib.sha256(marts.encode()).hexdigest()[:16]}.json"
+        )
 
     def _state(self) -> dict[str, object]:
         """What the last refreshes here recorded (empty: not known). Without it a refresh runs

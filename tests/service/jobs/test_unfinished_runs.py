@@ -5,8 +5,11 @@ that covers both it and any earlier unfinished one."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
-from service.jobs.refresh import UnfinishedRun
+from reports_store import open_store
+from service.jobs.refresh import Refresher, UnfinishedRun
+from tests.conftest import make_settings
 
 PLAIN = UnfinishedRun()
 FULL = UnfinishedRun(full_build=True)
@@ -69,3 +72,20 @@ def test_merged_runs_cover_both() -> None:
     )
     # Every day of one organization and some days of all: every day of every organization.
     assert window(None, None, "a").merged(window("2025-03-01", "2025-03-10")) == FULL
+
+
+def test_marts_sharing_a_dbt_target_folder_keep_their_own_unfinished_runs(tmp_path: Path) -> None:
+    """Two schemas (or warehouses) refreshed from one checkout: one's run cut short is neither
+    redone nor forgotten by the other's refreshes."""
+    target = tmp_path / "dbt-target"
+    with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        first = Refresher(make_settings("unfinished_a", dbt_target_path=target), store)
+        other_schema = Refresher(make_settings("unfinished_b", dbt_target_path=target), store)
+        other_warehouse = Refresher(
+            make_settings("unfinished_a", dbt_target_path=target, chdb_path=tmp_path / "other"), store
+        )
+        first._remember(rebuild_unfinished=FULL.model_dump(mode="json"))
+        assert first._unfinished() == FULL
+        assert other_schema._unfinished() is None and other_warehouse._unfinished() is None
+        other_schema._remember(rebuild_unfinished=None)
+        assert first._unfinished() == FULL
