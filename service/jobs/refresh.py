@@ -38,12 +38,18 @@ log = logging.getLogger(__name__)
 # Told of every dbt invocation: its command, seconds taken, and whether it succeeded (the metrics).
 DbtObserver = Callable[[str, float, bool], None]
 
-# What a plain refresh compares: the marts' newest source row, and the sources' own newest rows.
+# What a plain refresh compares: the marts' newest source row, and the sources' own newest rows
+# (table, stamp, which rows may reach a mart: as in the refresh window macro, only the
+# organizations' broker nodes' outputs; `{schema}` is the dbt schema).
 MART_TABLES = ("fct_calls", "agg_daily_org_metrics", "agg_daily_org_breakdowns")
 NEWEST_SOURCE_COLUMNS = (
-    ("public_runs", "timestamp"),
-    ("public_sessions", "created_at"),
-    ("public_node_outputs", "created_at"),
+    ("public_runs", "timestamp", "true"),
+    ("public_sessions", "created_at", "true"),
+    (
+        "public_node_outputs",
+        "created_at",
+        "node_persistent_id IN (SELECT node_persistent_id FROM {schema}.organizations)",
+    ),
 )
 
 
@@ -300,14 +306,10 @@ class Refresher:
     def _newest_source_rows_after_watermark(self) -> bool:
         schema, source = self.settings.dbt_schema, self.settings.clickhouse_database
         marts = ", ".join(f"(SELECT max(loaded_at) FROM {schema}.{name})" for name in MART_TABLES)
-        # As in the refresh window macro, only the broker nodes' outputs can reach a mart.
-        reaches_a_mart = {
-            "public_node_outputs": f"node_persistent_id IN (SELECT node_persistent_id FROM {schema}.organizations) AND "
-        }
         probes = " + ".join(
             f"(SELECT count() FROM (SELECT 1 FROM {source}.{table} "
-            f"WHERE {reaches_a_mart.get(table, '')}{column} > watermark LIMIT 1))"
-            for table, column in NEWEST_SOURCE_COLUMNS
+            f"WHERE {reaches_a_mart.format(schema=schema)} AND {column} > watermark LIMIT 1))"
+            for table, column, reaches_a_mart in NEWEST_SOURCE_COLUMNS
         )
         query = f"WITH (SELECT least({marts}, now64(3))) AS watermark SELECT {probes}"
         return bool(get_client(self.settings).query(query).first_row[0])
@@ -322,7 +324,7 @@ class Refresher:
         """
         if self.settings.clickhouse_cluster:  # parts are per server: one node cannot tell
             return None
-        tables = sorted({table for table, _ in NEWEST_SOURCE_COLUMNS})
+        tables = sorted({table for table, _, _ in NEWEST_SOURCE_COLUMNS})
         try:
             rows = (
                 get_client(self.settings)

@@ -7,9 +7,7 @@ local; late outputs and organization changes must land.
 
 from __future__ import annotations
 
-import json
 import shutil
-import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
@@ -24,6 +22,7 @@ from service.core.warehouse_orgs import sync_organizations
 from service.reports.catalog import load_catalog
 from tests import oracle
 from tests.conftest import make_settings
+from tests.source_rows import add_output
 
 METRIC_COLUMNS = [key for key in oracle.COUNT_KEYS] + ["total_duration_seconds"]
 
@@ -154,13 +153,7 @@ def test_plain_refresh_lands_late_outputs_and_touches_only_their_days(env):
         "AND s.user_number NOT IN {excluded:Array(String)} ORDER BY r.timestamp DESC LIMIT 1",
         parameters={"org": org.org_id, "excluded": org.excluded_numbers},
     ).first_row
-    flat = json.dumps({"result": {"call": {"call_classification": "late_reclassified"}}})
-    client.insert(
-        "public_node_outputs",
-        [[uuid.uuid4(), run_id, uuid.uuid4(), org.node_persistent_id, flat, datetime.now(UTC)]],
-        database=db,
-        column_names=["id", "run_id", "node_id", "node_persistent_id", "flat_data", "created_at"],
-    )
+    add_output(settings, run_id, org.node_persistent_id, "late_reclassified", datetime.now(UTC))
     stamps_before = refreshed(client, settings)
     outcome = refresh_marts(settings)
     assert outcome.success, outcome.failures

@@ -8,30 +8,25 @@ ahead of the clock (it would lift the watermark above rows that arrive before th
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from demo_data import generate_demo_data
 from reports_store import open_store
 from service.core.dbt_runner import refresh_marts
 from service.core.warehouse import get_client
-from tests.conftest import make_settings
+from tests.conftest import load_demo_data, make_settings
+from tests.source_rows import add_call, add_output
 
 
 @pytest.fixture(scope="module")
 def env():
     settings = make_settings("watermark")
-    client = get_client(settings)
-    store = open_store(settings.reports_store_url)
-    generate_demo_data(
-        client, store, orgs=2, days=4, calls_per_day=40, seed=23, database=settings.clickhouse_database
-    )
+    load_demo_data(settings, orgs=2, days=4, calls_per_day=40, seed=23)
     assert refresh_marts(settings, full_refresh=True).success
-    yield settings, client, store
-    store.close()
+    with open_store(settings.reports_store_url) as store:
+        yield settings, get_client(settings), store
 
 
 def a_call(client, settings, org, *, older_than_hours: int) -> str:
@@ -43,18 +38,6 @@ def a_call(client, settings, org, *, older_than_hours: int) -> str:
         "AND r.timestamp < now() - toIntervalHour({hours:UInt32}) ORDER BY r.timestamp DESC LIMIT 1",
         parameters={"org": org.org_id, "excluded": org.excluded_numbers, "hours": older_than_hours},
     ).first_row[0]
-
-
-def add_output(
-    client, settings, run_id: str, node_persistent_id: str, classification: str, at: datetime
-) -> None:
-    flat = json.dumps({"result": {"call": {"call_classification": classification}}})
-    client.insert(
-        "public_node_outputs",
-        [[uuid.uuid4(), run_id, uuid.uuid4(), node_persistent_id, flat, at]],
-        database=settings.clickhouse_database,
-        column_names=["id", "run_id", "node_id", "node_persistent_id", "flat_data", "created_at"],
-    )
 
 
 def window_size(client, settings) -> int:
@@ -75,34 +58,11 @@ def test_another_nodes_output_selects_no_day(env):
     assert refresh_marts(settings).success and window_size(client, settings) == 0
     other_node = str(uuid.uuid4())
     add_output(
-        client,
-        settings,
-        a_call(client, settings, org, older_than_hours=2),
-        other_node,
-        "x",
-        datetime.now(UTC),
+        settings, a_call(client, settings, org, older_than_hours=2), other_node, "x", datetime.now(UTC)
     )
     for _ in range(2):
         assert refresh_marts(settings).success
         assert window_size(client, settings) == 0
-
-
-def add_call(client, settings, org, started: datetime) -> str:
-    """A new call of `org` (a run and its session) started at `started`."""
-    run_id, db = str(uuid.uuid4()), settings.clickhouse_database
-    client.insert(
-        "public_runs",
-        [[run_id, started, "completed"]],
-        database=db,
-        column_names=["id", "timestamp", "status"],
-    )
-    client.insert(
-        "public_sessions",
-        [[uuid.uuid4(), run_id, org.org_id, "+15550000000", 42.0, started + timedelta(seconds=2)]],
-        database=db,
-        column_names=["id", "run_id", "org_id", "user_number", "duration", "created_at"],
-    )
-    return run_id
 
 
 def test_a_row_ahead_of_the_clock_hides_no_later_arrival(env):
@@ -110,13 +70,13 @@ def test_a_row_ahead_of_the_clock_hides_no_later_arrival(env):
     org = store.list_organizations()[1]
     # A call ten minutes ago whose output a source clock two hours ahead stamped.
     now = datetime.now(UTC)
-    recent = add_call(client, settings, org, now - timedelta(minutes=10))
-    add_output(client, settings, recent, org.node_persistent_id, "ahead", now + timedelta(hours=2))
+    recent = add_call(settings, org.org_id, now - timedelta(minutes=10))
+    add_output(settings, recent, org.node_persistent_id, "ahead", now + timedelta(hours=2))
     assert refresh_marts(settings).success
     assert classified_as(client, settings, "ahead") == 1
     # Then a late output of a call of an earlier day (outside the days the first row keeps
     # selecting while it is in the future) arrives, stamped by a correct clock before that time.
     late = a_call(client, settings, org, older_than_hours=27)
-    add_output(client, settings, late, org.node_persistent_id, "late", datetime.now(UTC))
+    add_output(settings, late, org.node_persistent_id, "late", datetime.now(UTC))
     assert refresh_marts(settings).success
     assert classified_as(client, settings, "late") == 1

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
 import threading
-import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -21,6 +19,7 @@ from service.organizations.models import OrganizationChanges
 from service.services import Services
 from tests import oracle
 from tests.conftest import make_settings
+from tests.source_rows import add_call, add_output
 
 DAYS = 4  # the window most tests back-fill: the last DAYS days that are over
 HISTORY_DAYS = 16  # demo days: every day a test stores has recorded calls in every organization
@@ -233,13 +232,7 @@ def insert_late_output(jobs: ReportJobs, org, day: date, node: str | None = None
         "AND s.user_number NOT IN {excluded:Array(String)} ORDER BY r.timestamp LIMIT 1",
         parameters={"org": org.org_id, "lo": lo.replace(tzinfo=None), "excluded": org.excluded_numbers},
     ).first_row[0]
-    flat = json.dumps({"result": {"call": {"call_classification": "late_arrival"}}})
-    client.insert(
-        "public_node_outputs",
-        [[uuid.uuid4(), run_id, uuid.uuid4(), node or org.node_persistent_id, flat, datetime.now(UTC)]],
-        database=db,
-        column_names=["id", "run_id", "node_id", "node_persistent_id", "flat_data", "created_at"],
-    )
+    add_output(jobs.settings, run_id, node or org.node_persistent_id, "late_arrival", datetime.now(UTC))
 
 
 def test_another_nodes_output_is_no_work(jobs):
@@ -258,17 +251,7 @@ def test_rows_no_mart_reads_make_one_refresh_not_one_every_time(jobs):
     assert org.excluded_numbers
     jobs.refresh_job()  # whatever earlier tests left: refreshed
     assert jobs.refresher.needs_refresh() is None
-    db, run_id, now = jobs.settings.clickhouse_database, str(uuid.uuid4()), datetime.now(UTC)
-    client = get_client(jobs.settings)
-    client.insert(
-        "public_runs", [[run_id, now, "completed"]], database=db, column_names=["id", "timestamp", "status"]
-    )
-    client.insert(
-        "public_sessions",
-        [[uuid.uuid4(), run_id, org.org_id, org.excluded_numbers[0], 30.0, now]],
-        database=db,
-        column_names=["id", "run_id", "org_id", "user_number", "duration", "created_at"],
-    )
+    add_call(jobs.settings, org.org_id, datetime.now(UTC), user_number=org.excluded_numbers[0])
     assert jobs.refresher.needs_refresh() == "source rows arrived after the marts' watermark"
     seen = jobs.refresh_job()
     assert seen.job.status == "succeeded" and "note" not in seen.job.details, seen.job

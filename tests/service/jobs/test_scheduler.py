@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,12 +9,12 @@ import pytest
 
 from reports_store import Organization
 from service.core.errors import RefreshFailed
-from service.core.warehouse import get_client
 from service.jobs.report_jobs import ReportJobs
 from service.jobs.requests import DailyRunRequest
 from service.jobs.scheduler import Scheduler, last_fire, next_fire
 from service.services import Services
 from tests.conftest import make_settings
+from tests.source_rows import add_call
 
 ORGS = [
     Organization(org_id="sch-chi", name="Chicago", node_persistent_id="n-chi", timezone="America/Chicago"),
@@ -37,16 +36,7 @@ class Clock:
 
 def record_first_call(settings, org: Organization, at: datetime) -> None:
     """One completed call of `org` at `at` in the source tables."""
-    client, db, run_id = get_client(settings), settings.clickhouse_database, uuid.uuid4()
-    client.insert(
-        "public_runs", [[run_id, at, "completed"]], database=db, column_names=["id", "timestamp", "status"]
-    )
-    client.insert(
-        "public_sessions",
-        [[uuid.uuid4(), run_id, org.org_id, "", 60.0, at]],
-        database=db,
-        column_names=["id", "run_id", "org_id", "user_number", "duration", "created_at"],
-    )
+    add_call(settings, org.org_id, at)
 
 
 @pytest.fixture(scope="module")
