@@ -487,6 +487,8 @@ def test_a_refused_generate_shows_the_services_message(page, dashboard):
     wait_shown(
         page, org_id, dashboard.get("/api/reports/latest", org_id=org_id)["metadata"]["report_start_date"]
     )
+    # The trends load after the report: count their bars once this organization's are drawn.
+    expect(page.locator("#trends")).to_have_attribute("data-window", re.compile(rf"^{re.escape(org_id)}\|"))
     drawn = page.locator("#trends .bar").count()
     page.fill("#generate-date", "2020-01-01")
     page.click("#generate-button")
