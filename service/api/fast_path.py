@@ -10,12 +10,17 @@ handler, response validation) costs several times the answer itself. For exactly
 this layer checks the credentials with the dependencies' own code (`deps.authenticate`,
 `deps.readable_org`) and answers from the caches (`service.reports.response_cache`) with the bytes
 and headers the app sends: its Response headers, the handler's, gzip as its GZipMiddleware
-encodes, the request id. Each answer counts in the request metrics and gets its access line,
-through the request middleware's own functions (`observability.http.finish_request`).
+encodes, the request id. Each answer counts in the request metrics, gets its access line and
+counts as a use of its token; the answers of one event-loop iteration are recorded together once
+it is over (`observability.http.finish_requests`: one write for their access lines).
 
-An answer is then kept (`Memo`) for the same raw request and credentials while everything it
-rests on holds: the store's data version (revocations, organizations, reports), the token's
-expiry, the live cache's generation. A repeat costs a lookup and those checks.
+Two memos make a repeat cost a few lookups. Credentials, once checked, are kept (`Checked`)
+while the store is unchanged (its data version: revocations, organizations, tokens) and until the
+token's expiry. An answer is kept for the same raw request (path, query, accepted encodings)
+while what it rests on holds (`Answer.holds`): the store's data version, the live cache's
+generation.
+It is sent again to any credentials that read the same organization for that request
+(`Principal.readable_org_id`, the check the dependencies make); any other go the fresh way.
 
 On any doubt the request goes to the app: another method or path, a query parameter it does not
 know or given twice, a value that does not validate, missing or refused credentials, a cache
@@ -51,8 +56,7 @@ from service.api.deps import ServiceState, authenticate, readable_org
 from service.api.routers.live import REFRESHED_HEADER, refreshed_stamp, rendered_report
 from service.core.calendar import LocalDate
 from service.core.errors import ServiceError
-from service.observability.context import org_id_var, request_id_var
-from service.observability.http import REQUEST_ID_HEADER, finish_request, request_id_for, safe_value
+from service.observability.http import REQUEST_ID_HEADER, FinishedRequest, finish_requests, request_id_for
 from service.reports.live import live_window
 from service.reports.response_cache import GZIP_MINIMUM_SIZE, Rendered, latest_report_key, report_key
 
@@ -70,7 +74,7 @@ ALLOWED_PARAMS = {
 }
 DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 ORG_CACHE_ENTRIES = 4096
-MEMO_ENTRIES = 8192  # answers by raw request and credentials (emptied when full)
+MEMO_ENTRIES = 8192  # answers by raw request, checked credentials (each emptied when full)
 
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 _LOCAL_DATE: TypeAdapter[date] = TypeAdapter(LocalDate)
@@ -85,41 +89,42 @@ class Doubt(Exception):
     """This request is the app's to answer."""
 
 
-@dataclass
-class Answer:
-    route: APIRoute
-    org_id: str | None  # as the request named it: the access line's organization
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-
-
 @dataclass(frozen=True)
-class Memo:
-    """An answer as sent, for the same request with the same credentials while all it rests on
-    holds: the store unchanged (its data version: revocations, organizations, stored reports), the
-    token not expired and, for a live report, the live cache not emptied since (by a refresh).
-    Each reuse still counts as a use of the token (`Tokens.record_use`)."""
+class Checked:
+    """Credentials as `deps.authenticate` found them, while the store is unchanged (its data version)
+    and the token is not due for a look (its expiry)."""
 
     principal: Principal
-    route: APIRoute
-    org_id: str | None
-    headers: tuple[tuple[bytes, bytes], ...]
-    body: bytes
     version: int
+
+    def holds(self, version: int | None, now: float) -> bool:
+        return version == self.version and now < self.principal.check_again_at
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An answer as sent but for its request id, about `org_id` (which the request named as
+    `asked`). It holds for the same raw request while all it rests on does: the store unchanged
+    (its data version: organizations, stored reports) and, for a live report, the live cache not
+    emptied since (by a refresh). Without a version it is for its request only."""
+
+    route: APIRoute
+    asked: str | None  # the org_id the request named: the access line's organization
+    org_id: str | None  # the organization it was answered for (`readable_org` of `asked`)
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: dict[str, Any]  # the http.response.body message, sent as it is each time
+    version: int | None
     live_generation: int | None  # a live report's: the live cache's generation it was made in
 
-    def holds(self, state: ServiceState, version: int | None, now: float) -> bool:
+    def holds(self, state: ServiceState, version: int | None) -> bool:
         return (
-            version == self.version
-            and now < self.principal.check_again_at
+            version is not None
+            and version == self.version
             and (self.live_generation is None or self.live_generation == state.services.live.generation)
         )
 
-    def answer(self) -> Answer:
-        return Answer(self.route, self.org_id, list(self.headers), self.body)
 
-
-@dataclass
+@dataclass(slots=True)
 class RequestHeaders:
     """The request headers the fast path reads, as FastAPI and the middleware read them."""
 
@@ -164,7 +169,11 @@ class FastPath:
         self._orgs_version: int | None = None
         self._version: int | None = None
         self._version_read = False
-        self._memos: dict[tuple[str | None, str, bytes, str], Memo] = {}
+        self._checked: dict[str | None, Checked] = {}  # by Authorization header
+        self._answers: dict[tuple[str, bytes, str], Answer] = {}  # by path, query, Accept-Encoding
+        # Answered in this event-loop iteration, recorded once it is over (`_record_answered`).
+        self._finished: list[FinishedRequest] = []
+        self._users: dict[str, Principal] = {}  # by actor_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET" or not _candidate(scope["path"]):
@@ -173,32 +182,51 @@ class FastPath:
         started = time.perf_counter()
         headers = _request_headers(scope["headers"])
         try:
-            answer = self._answer(scope, headers)
+            answered = self._answer(scope, headers)
         except Doubt:
-            answer = None
+            answered = None
         except Exception:  # a fault here must not cost the request: the app answers it
             log.exception("fast path: passing the request to the app")
-            answer = None
-        if answer is None:
+            answered = None
+        if answered is None:
             await self.app(scope, receive, send)
             return
+        principal, answer = answered
         request_id = request_id_for(headers.request_id)
-        answer.headers.append((_REQUEST_ID, request_id.encode()))
-        await send({"type": "http.response.start", "status": 200, "headers": answer.headers})
-        await send({"type": "http.response.body", "body": answer.body})
-        request_token = request_id_var.set(request_id)
-        org_token = org_id_var.set(safe_value(answer.org_id))
-        try:
-            metrics = self.fastapi_app.state.metrics
-            finish_request(
-                metrics, "GET", answer.route.path, 200, time.perf_counter() - started, scope["path"]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*answer.headers, (_REQUEST_ID, request_id.encode())],
+            }
+        )
+        await send(answer.body)
+        if not self._finished:
+            asyncio.get_running_loop().call_soon(self._record_answered)
+        seconds = time.perf_counter() - started
+        self._finished.append(
+            FinishedRequest(
+                time.time(), "GET", answer.route.path, 200, seconds, scope["path"], request_id, answer.asked
             )
-        finally:
-            org_id_var.reset(org_token)
-            request_id_var.reset(request_token)
+        )
+        self._users[principal.actor_id] = principal
+
+    def _record_answered(self) -> None:
+        """The request metrics and access lines of this iteration's answers, their tokens' uses."""
+        finished, self._finished = self._finished, []
+        users, self._users = self._users, {}
+        try:
+            state: ServiceState | None = getattr(self.fastapi_app.state, "service", None)
+            if state is not None:
+                now = datetime.now(UTC)
+                for principal in users.values():
+                    state.services.tokens.record_use(principal, now)
+            finish_requests(self.fastapi_app.state.metrics, finished)
+        except Exception:  # never into the event loop: it would only log it less clearly
+            log.exception("fast path: recording %d answered requests", len(finished))
 
     # -- matching ----------------------------------------------------------------------------------
-    def _answer(self, scope: Scope, headers: RequestHeaders) -> Answer | None:
+    def _answer(self, scope: Scope, headers: RequestHeaders) -> tuple[Principal, Answer] | None:
         app = self.fastapi_app
         state: ServiceState | None = getattr(app.state, "service", None)
         if (
@@ -210,18 +238,40 @@ class FastPath:
         ):
             return None
         version = self._store_version(state)  # every cache below keys on it
-        # The raw request (credentials included; kept in memory only) names its earlier answer.
-        memo_key = (headers.authorization, scope["path"], scope["query_string"], headers.accept_encoding)
-        memo = self._memos.get(memo_key)
-        if memo is not None and memo.holds(state, version, time.time()):
-            state.services.tokens.record_use(memo.principal, datetime.now(UTC))
-            return memo.answer()
-        answer, memo = self._fresh_answer(state, scope, headers, version)
-        if memo is not None:
-            if len(self._memos) >= MEMO_ENTRIES:
-                self._memos.clear()
-            self._memos[memo_key] = memo
-        return answer
+        principal = self._principal(state, headers.authorization, version)
+        key = (scope["path"], scope["query_string"], headers.accept_encoding)
+        kept = self._answers.get(key)
+        if (
+            kept is not None
+            and kept.holds(state, version)
+            and _reads(state, principal, kept.asked) == kept.org_id
+        ):
+            return principal, kept
+        answer = self._fresh_answer(state, scope, headers, principal, version)
+        if answer is None:
+            return None
+        if answer.version is not None:
+            _keep(self._answers, key, answer)
+        return principal, answer
+
+    def _principal(self, state: ServiceState, authorization: str | None, version: int | None) -> Principal:
+        """Who is asking, as `deps.authenticate` says, checked afresh when the store or the token's
+        expiry says so."""
+        checked = self._checked.get(authorization)
+        if checked is not None and checked.holds(version, time.time()):
+            return checked.principal
+        principal = self._check_credentials(state, authorization, version)
+        if version is not None:
+            _keep(self._checked, authorization, Checked(principal, version))
+        return principal
+
+    def _check_credentials(
+        self, state: ServiceState, authorization: str | None, version: int | None
+    ) -> Principal:
+        try:
+            return authenticate(state, authorization, version)
+        except (ServiceError, StoreError) as exc:  # the app answers with its own 401
+            raise Doubt from exc
 
     def _store_version(self, state: ServiceState) -> int | None:
         """The store's data version, read at most once an event-loop iteration (a pragma costs a few
@@ -239,9 +289,14 @@ class FastPath:
         self._version_read = False
 
     def _fresh_answer(
-        self, state: ServiceState, scope: Scope, headers: RequestHeaders, version: int | None
-    ) -> tuple[Answer | None, Memo | None]:
-        """The answer from the caches after every check, and how long it holds (a Memo)."""
+        self,
+        state: ServiceState,
+        scope: Scope,
+        headers: RequestHeaders,
+        principal: Principal,
+        version: int | None,
+    ) -> Answer | None:
+        """The answer from the caches after every check."""
         path: str = scope["path"]
         template, report_date = (
             (path, None)
@@ -250,10 +305,9 @@ class FastPath:
         )
         params = _query(scope["query_string"], ALLOWED_PARAMS[template])
         asked = _valid(_IDENTIFIER, params["org_id"]) if "org_id" in params else None
+        org_id = _reads(state, principal, asked)
         live_generation: int | None = None
         try:
-            principal = authenticate(state, headers.authorization, version)
-            org_id = readable_org(state, principal, asked)
             if template == LIVE_PATH:
                 day = _valid(_LOCAL_DATE, params["date"]) if "date" in params else None
                 rendered, extra, live_generation = self._live(state, org_id, day, version)
@@ -263,15 +317,18 @@ class FastPath:
         except (ServiceError, StoreError) as exc:  # the app answers with its own error
             raise Doubt from exc
         if rendered is None:
-            return None, None
-        answer = Answer(
-            self._route(template), asked, *self._encoded(rendered, extra, headers.accept_encoding)
-        )
+            return None
+        headers_sent, body = self._encoded(rendered, extra, headers.accept_encoding)
         # Without a date a live report is "yesterday", which moves: answered afresh each time.
-        if version is None or (template == LIVE_PATH and "date" not in params):
-            return answer, None
-        return answer, Memo(
-            principal, answer.route, asked, tuple(answer.headers), answer.body, version, live_generation
+        kept = version is not None and not (template == LIVE_PATH and "date" not in params)
+        return Answer(
+            self._route(template),
+            asked,
+            org_id,
+            tuple(headers_sent),
+            {"type": "http.response.body", "body": body},
+            version if kept else None,
+            live_generation,
         )
 
     def _route(self, template: str) -> APIRoute:
@@ -339,6 +396,21 @@ def _candidate(path: str) -> bool:
     if path in (LIVE_PATH, LATEST_PATH):
         return True
     return path.startswith(STORED_PREFIX) and DATE_TEXT.fullmatch(path, len(STORED_PREFIX)) is not None
+
+
+def _reads(state: ServiceState, principal: Principal, asked: str | None) -> str | None:
+    """The organization `principal` reads when a request names `asked` (`deps.readable_org`)."""
+    try:
+        return readable_org(state, principal, asked)
+    except ServiceError as exc:  # the app answers with its own 400 or 403
+        raise Doubt from exc
+
+
+def _keep(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    """Remember `value`, emptying the memo first when it is full (it refills with what is asked)."""
+    if len(memo) >= MEMO_ENTRIES:
+        memo.clear()
+    memo[key] = value
 
 
 def _valid(adapter: TypeAdapter[Any], value: str) -> Any:

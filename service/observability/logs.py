@@ -83,56 +83,153 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         exc = self.formatException(record.exc_info) if record.exc_info else None
         stack = self.formatStack(record.stack_info) if record.stack_info else None
-        return self.line(
-            record.created, record.levelname, record.name, record.getMessage(), _extras(record), exc, stack
+        return self.redactor(
+            self.render(
+                timestamp(record.created),
+                record.levelname,
+                record.name,
+                record.getMessage(),
+                context.current(),
+                _extras(record),
+                exc,
+                stack,
+            )
         )
 
-    def line(
+    def render(
         self,
-        created: float,
+        ts: str,
         level_name: str,
         logger_name: str,
         message: str,
+        context_fields: dict[str, Any],
         extras: dict[str, Any],
         exc: str | None = None,
         stack: str | None = None,
     ) -> str:
-        """The line of a record made of these parts (`emit_fields` writes one without a record)."""
+        """The line of a record made of these parts (`ts`: its `timestamp`), not yet redacted
+        (`emit_lines` and `LineTemplate` make lines without a record, redacted when written)."""
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+            "ts": ts,
             "level": level_name.lower(),
             "logger": logger_name,
             "msg": message,
+            **context_fields,
         }
-        line |= context.current()
         for key, value in extras.items():
             line.setdefault(key, value)
         if exc:
             line["exc"] = exc
         if stack:
             line["stack"] = stack
-        text = orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-        return self.redactor(text)
+        return orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+# The last second `timestamp` wrote out: most lines of a busy second share it.
+_second: tuple[int, str] = (-1, "")
+
+
+def timestamp(created: float) -> str:
+    """`created` (a time.time() value) in UTC to the millisecond: 2026-11-27T16:40:12.123+00:00."""
+    global _second
+    second, millisecond = divmod(int(created * 1000), 1000)
+    cached = _second  # one read: another thread may replace it meanwhile
+    if cached[0] != second:
+        cached = _second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{cached[1]}.{millisecond:03d}+00:00"
+
+
+def emit_lines(
+    logger: logging.Logger, level: int, lines: list[tuple[float, str, dict[str, Any], dict[str, Any]]]
+) -> None:
+    """`logger.log(level, message, extra=context | fields)` for each (created, message, context,
+    fields), `created` its time.time(): the access lines of many requests
+    (service.observability.http).
+
+    When the lines go to configure_logging's JSON handler alone (no other handler, no filter on
+    the way), they are rendered by that handler's formatter and written together under its lock,
+    one write, without a LogRecord each. Anything else goes through logging, line by line."""
+    if not lines or not logger.isEnabledFor(level):
+        return
+    handler = _sole_json_handler(logger, level)
+    if handler is None:
+        for _created, message, context_fields, fields in lines:  # logging stamps them itself
+            logger.log(level, message, extra=context_fields | fields)
+        return
+    formatter: JsonFormatter = handler.formatter  # type: ignore[assignment]  # checked
+    level_name = logging.getLevelName(level)
+    try:
+        text = "".join(
+            formatter.render(timestamp(created), level_name, logger.name, message, context_fields, fields)
+            + handler.terminator
+            for created, message, context_fields, fields in lines
+        )
+    except Exception:  # as Handler.emit does: report, never raise into the caller
+        handler.handleError(
+            logging.makeLogRecord({"name": logger.name, "msg": lines[0][1], "levelno": level})
+        )
+        return
+    write_lines(handler, text)
+
+
+def write_lines(handler: logging.StreamHandler, text: str) -> None:
+    """Lines rendered by `handler`'s JSON formatter, each ended by its terminator, written in one
+    write once redacted (a redaction never spans lines: a secret has no line break in JSON)."""
+    formatter: JsonFormatter = handler.formatter  # type: ignore[assignment]  # json_handler's
+    try:
+        text = formatter.redactor(text)
+        with handler.lock:  # type: ignore[union-attr]  # StreamHandler has one
+            handler.stream.write(text)
+            handler.flush()
+    except Exception:  # as Handler.emit does: report, never raise into the caller
+        handler.handleError(logging.makeLogRecord({"msg": "writing log lines", "levelno": logging.ERROR}))
+
+
+def slot(index: int) -> str:
+    """A marker of a `LineTemplate`'s value: JSON leaves it as it is, and no identifier or path of
+    a request has it."""
+    return f"\u2063{index}\u2063"
+
+
+class LineTemplate:
+    """Lines of one shape, rendered once by the JSON formatter with markers where they differ:
+    each line is then one `str.format` (the API fast path's access lines, by the thousand).
+
+    `message`, `context_fields` and `fields` may hold `slot(n)` (n >= 1) inside text values, or be
+    one (`raw`: a JSON number's text, without quotes). A line fills slot 0 (its time) and the
+    others with text that reads the same inside a JSON string as outside (an identifier, a number)."""
+
+    def __init__(
+        self,
+        formatter: JsonFormatter,
+        level_name: str,
+        logger_name: str,
+        message: str,
+        context_fields: dict[str, Any],
+        fields: dict[str, Any],
+        raw: tuple[int, ...] = (),
+    ) -> None:
+        self.formatter = formatter
+        text = formatter.render(slot(0), level_name, logger_name, message, context_fields, fields)
+        text = text.replace("{", "{{").replace("}", "}}")
+        for index in raw:
+            text = text.replace(f'"{slot(index)}"', f"{{{index}}}")
+        self._format = re.sub("\u2063([0-9]+)\u2063", r"{\1}", text).format
+
+    def line(self, created: float, *values: str) -> str:
+        return self._format(timestamp(created), *values)
 
 
 def emit_fields(logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
-    """`logger.log(level, message, extra=fields)` for a hot path (the access line of every request).
+    """`logger.log(level, message, extra=fields)` for a hot path (the access line of a request
+    the app answered), in the current log context: `emit_lines` for one line."""
+    emit_lines(logger, level, [(time.time(), message, context.current(), fields)])
 
-    When the line goes to configure_logging's JSON handler alone (no other handler, no filter on
-    the way), it is rendered by that handler's formatter and written under its lock without a
-    LogRecord: the same line for a third of the cost. Anything else goes through logging."""
-    handler = _sole_json_handler(logger, level)
-    if handler is None:
-        logger.log(level, message, extra=fields)
-        return
-    formatter: JsonFormatter = handler.formatter  # type: ignore[assignment]  # checked
-    try:
-        text = formatter.line(time.time(), logging.getLevelName(level), logger.name, message, fields)
-        with handler.lock:  # type: ignore[union-attr]  # StreamHandler has one
-            handler.stream.write(text + handler.terminator)
-            handler.flush()
-    except Exception:  # as Handler.emit does: report, never raise into the request
-        handler.handleError(logging.makeLogRecord({"name": logger.name, "msg": message, "levelno": level}))
+
+def json_handler(logger: logging.Logger, level: int) -> logging.StreamHandler | None:
+    """The handler a line of `logger` at `level` reaches when that is configure_logging's JSON
+    handler alone and nothing filters on the way (lines may then be written without a record)."""
+    return _sole_json_handler(logger, level) if logger.isEnabledFor(level) else None
 
 
 def _sole_json_handler(logger: logging.Logger, level: int) -> logging.StreamHandler | None:

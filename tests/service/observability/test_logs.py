@@ -22,7 +22,7 @@ import pytest
 from service.core import dbt_runner
 from service.core.config import PROJECT_ROOT, Settings
 from service.observability import context
-from service.observability.logs import JsonFormatter, Redactor, TextFormatter, configure_logging
+from service.observability.logs import JsonFormatter, Redactor, TextFormatter, configure_logging, timestamp
 from tests.conftest import make_settings
 from tests.service.api.conftest import free_port
 
@@ -109,6 +109,36 @@ def test_secrets_are_masked_wherever_they_appear():
     assert "ab" in Redactor(["ab"])("ab")  # too short to search for: masking it would be noise
     plain = TextFormatter(redactor).format(record("password sup3r-secret", org="acme"))
     assert "sup3r-secret" not in plain and plain.endswith("[org=acme]")
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.000004, 0.000049, 0.00012345, 0.0152, 1.23456, 3600.5])
+@pytest.mark.parametrize("org_id", [None, "org-7:a.b_c"])
+def test_a_templated_access_line_is_the_line_the_formatter_writes(seconds, org_id):
+    from service.observability.http import FinishedRequest, _access_entry, _templated_line
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter(Redactor(["sup3r-secret"])))
+    at = 1795790444.123456
+    request = FinishedRequest(
+        at, "GET", "/api/reports/{report_date}", 200, seconds, "/api/reports/2026-11-20", "rid-1", org_id
+    )
+    created, message, context_fields, fields = _access_entry(request)
+    expected = handler.formatter.render(
+        timestamp(created), "INFO", "service.access", message, context_fields, fields
+    )
+    assert _templated_line(handler, logging.INFO, request) == expected + "\n"
+    assert json.loads(expected)["duration_ms"] == round(seconds * 1000, 2)
+
+
+def test_a_timestamp_is_utc_to_the_millisecond():
+    for created in (0.0, 1795790444.0, 1795790444.9996, 1795790445.0004, 1_700_000_000.5):
+        written = datetime.fromisoformat(timestamp(created))
+        assert written.utcoffset() == timedelta(0)
+        assert abs(written.timestamp() - created) < 0.001 and written.timestamp() <= created
+        assert timestamp(created) == datetime.fromtimestamp(int(created * 1000) / 1000, UTC).isoformat(
+            timespec="milliseconds"
+        )
 
 
 def test_the_format_follows_log_format_else_the_terminal(restore_logging):
@@ -249,6 +279,11 @@ def exercise(url: str, stdout_path: Path) -> dict:
     assert generated.status_code == 200, generated.text
     reader = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     assert reader.get("/api/reports", params={"org_id": org}).status_code == 200
+    for attempt in (1, 2):  # the app answers the first read of a stored report, the fast path the next
+        stored = reader.get(
+            f"/api/reports/{day}", params={"org_id": org}, headers={"X-Request-ID": f"stored-{attempt}"}
+        )
+        assert stored.status_code == 200, stored.text
     assert reader.get("/debug-config").status_code == 403
     wrong = token[:-4] + "AAAA"
     assert httpx.get(f"{url}/api/reports", headers={"Authorization": f"Bearer {wrong}"}).status_code == 401
@@ -282,6 +317,16 @@ def test_access_lines_carry_method_route_status_duration_and_request_id(served):
     assert (unmatched["route"], unmatched["status"]) == ("unmatched", 404)
     reports = [line for line in lines if line.get("route") == "/api/reports" and line.get("status") == 200]
     assert reports and reports[0]["org_id"] == served["org"]
+
+
+def test_the_fast_paths_access_lines_are_the_apps(served):
+    lines = {line.get("request_id"): line for line in log_lines(served) if line["logger"] == "service.access"}
+    by_app, by_fast_path = lines["stored-1"], lines["stored-2"]
+    assert list(by_app) == list(by_fast_path)  # the same fields in the same order
+    for line in (by_app, by_fast_path):
+        assert (line["method"], line["route"], line["status"]) == ("GET", "/api/reports/{report_date}", 200)
+        assert line["org_id"] == served["org"] and line["path"].startswith("/api/reports/")
+        assert line["msg"].startswith("GET /api/reports/{report_date} 200 ") and line["duration_ms"] >= 0
 
 
 def test_a_job_and_its_dbt_run_are_logged_with_request_org_and_job(served):
