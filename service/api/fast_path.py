@@ -167,8 +167,10 @@ class FastPath:
         # Organizations by org_id while the store is unchanged (only the event loop uses them).
         self._orgs: dict[str | None, Organization] = {}
         self._orgs_version: int | None = None
+        # The state and the store's version, read once an event-loop iteration (`_read_state`).
+        self._state: ServiceState | None = None
         self._version: int | None = None
-        self._version_read = False
+        self._read_this_iteration = False
         self._checked: dict[str | None, Checked] = {}  # by Authorization header
         self._answers: dict[tuple[str, bytes, str], Answer] = {}  # by path, query, Accept-Encoding
         # Answered in this event-loop iteration, recorded once it is over (`_record_answered`).
@@ -227,17 +229,11 @@ class FastPath:
 
     # -- matching ----------------------------------------------------------------------------------
     def _answer(self, scope: Scope, headers: RequestHeaders) -> tuple[Principal, Answer] | None:
-        app = self.fastapi_app
-        state: ServiceState | None = getattr(app.state, "service", None)
-        if (
-            state is None
-            or scope.get("root_path")
-            or app.root_path
-            or app.dependency_overrides
-            or (self.cors and headers.origin)
-        ):
+        if not self._read_this_iteration:
+            self._read_state()
+        state, version = self._state, self._version  # every cache below keys on the version
+        if state is None or scope.get("root_path") or (self.cors and headers.origin):
             return None
-        version = self._store_version(state)  # every cache below keys on it
         principal = self._principal(state, headers.authorization, version)
         key = (scope["path"], scope["query_string"], headers.accept_encoding)
         kept = self._answers.get(key)
@@ -273,20 +269,24 @@ class FastPath:
         except (ServiceError, StoreError) as exc:  # the app answers with its own 401
             raise Doubt from exc
 
-    def _store_version(self, state: ServiceState) -> int | None:
-        """The store's data version, read at most once an event-loop iteration (a pragma costs a few
-        system calls). Every request answered in an iteration arrived before the read that serves
-        it: its task was created by an earlier iteration's I/O callbacks, and the forgetting below,
-        queued by the read, runs at the start of the next iteration, before the tasks those I/O
-        callbacks created. So the version is as fresh for each request as a read of its own."""
-        if not self._version_read:
-            self._version = state.services.store.data_version()
-            self._version_read = True
-            asyncio.get_running_loop().call_soon(self._forget_version)
-        return self._version
+    def _read_state(self) -> None:
+        """The service's state, if the fast path may answer for it, and the store's data version,
+        read at most once an event-loop iteration (the version's pragma costs a few system calls).
+        Every request answered in an iteration arrived before the read that serves it: its task
+        was created by an earlier iteration's I/O callbacks, and the forgetting below, queued by
+        the read, runs at the start of the next iteration, before the tasks those I/O callbacks
+        created. So the version is as fresh for each request as a read of its own."""
+        app = self.fastapi_app
+        state: ServiceState | None = getattr(app.state, "service", None)
+        if state is None or app.root_path or app.dependency_overrides:
+            self._state, self._version = None, None
+        else:
+            self._state, self._version = state, state.services.store.data_version()
+        self._read_this_iteration = True
+        asyncio.get_running_loop().call_soon(self._forget_state)
 
-    def _forget_version(self) -> None:
-        self._version_read = False
+    def _forget_state(self) -> None:
+        self._read_this_iteration = False
 
     def _fresh_answer(
         self,

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any
@@ -88,7 +88,14 @@ class ServiceMetrics:
 
     # -- observations -----------------------------------------------------------------------------
     def request_finished(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.observe(method if method in HTTP_METHODS else "OTHER", route, status, seconds)
+        self.requests_finished([(method, route, status, seconds)])
+
+    def requests_finished(self, requests: Iterable[tuple[str, str, int, float]]) -> None:
+        """Each (method, route template, status, seconds) of finished requests."""
+        self.requests.observe_many(
+            (method if method in HTTP_METHODS else "OTHER", route, status, seconds)
+            for method, route, status, seconds in requests
+        )
 
     def job_finished(self, job: JobRun) -> None:
         self.job_runs.labels(job.kind, job.status).inc()
@@ -130,16 +137,22 @@ class RequestMetrics:
         self._durations: dict[tuple[str, str], list[float]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.observe_many([(method, route, status, seconds)])
+
+    def observe_many(self, requests: Iterable[tuple[str, str, int, float]]) -> None:
+        """Each (method, route, status, seconds), under one hold of the lock."""
+        counts, durations = self._counts, self._durations
         with self._lock:
-            count = self._counts.get((method, route, status))
-            if count is None:
-                count = self._counts[(method, route, status)] = [0, time.time()]
-            count[0] += 1
-            duration = self._durations.get((method, route))
-            if duration is None:
-                duration = self._durations[(method, route)] = [0] * (len(HTTP_BUCKETS) + 2) + [time.time()]
-            duration[bisect_left(HTTP_BUCKETS, seconds)] += 1  # the first bucket with seconds <= le
-            duration[-2] += seconds
+            for method, route, status, seconds in requests:
+                count = counts.get((method, route, status))
+                if count is None:
+                    count = counts[(method, route, status)] = [0, time.time()]
+                count[0] += 1
+                duration = durations.get((method, route))
+                if duration is None:
+                    duration = durations[(method, route)] = [0] * (len(HTTP_BUCKETS) + 2) + [time.time()]
+                duration[bisect_left(HTTP_BUCKETS, seconds)] += 1  # the first bucket with seconds <= le
+                duration[-2] += seconds
 
     def describe(self) -> list[Metric]:
         return []

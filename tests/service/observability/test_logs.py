@@ -114,7 +114,7 @@ def test_secrets_are_masked_wherever_they_appear():
 @pytest.mark.parametrize("seconds", [0.0, 0.000004, 0.000049, 0.00012345, 0.0152, 1.23456, 3600.5])
 @pytest.mark.parametrize("org_id", [None, "org-7:a.b_c"])
 def test_a_templated_access_line_is_the_line_the_formatter_writes(seconds, org_id):
-    from service.observability.http import FinishedRequest, _access_entry, _templated_line
+    from service.observability.http import FinishedRequest, _access_entry, _templated_lines
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -127,7 +127,7 @@ def test_a_templated_access_line_is_the_line_the_formatter_writes(seconds, org_i
     expected = handler.formatter.render(
         timestamp(created), "INFO", "service.access", message, context_fields, fields
     )
-    assert _templated_line(handler, logging.INFO, request) == expected + "\n"
+    assert _templated_lines(handler, logging.INFO, [request]) == expected + "\n"
     assert json.loads(expected)["duration_ms"] == round(seconds * 1000, 2)
 
 
