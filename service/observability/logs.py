@@ -209,7 +209,6 @@ class LineTemplate:
         fields: dict[str, Any],
         raw: tuple[int, ...] = (),
     ) -> None:
-        self.formatter = formatter
         text = formatter.render(slot(0), level_name, logger_name, message, context_fields, fields)
         text = text.replace("{", "{{").replace("}", "}}")
         for index in raw:
