@@ -130,14 +130,11 @@ def _access_context(request_id: str, org_id: str | None) -> dict[str, Any]:
 def _templated_lines(handler: logging.StreamHandler, level: int, requests: list[FinishedRequest]) -> str:
     """The access lines of `requests`, as `handler`'s formatter writes them, each ended."""
     lines = []
-    template = shape = None
     for request in requests:
-        if shape != (request.method, request.route, request.status, request.path, request.org_id):
-            shape = (request.method, request.route, request.status, request.path, request.org_id)
-            template = _access_template(handler, level, request)
         duration_ms = request.seconds * 1000
         duration = orjson.dumps(round(duration_ms, 2)).decode()  # as the JSON formatter writes it
-        lines.append(template.line(request.at, f"{duration_ms:.1f}", request.request_id, duration))  # type: ignore[union-attr]
+        template = _access_template(handler, level, request)
+        lines.append(template.line(request.at, f"{duration_ms:.1f}", request.request_id, duration))
     return handler.terminator.join(lines) + handler.terminator
 
 

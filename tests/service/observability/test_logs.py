@@ -363,3 +363,25 @@ def test_a_request_path_is_one_safe_field():
     assert _printable("/api/reports/2024-05-01") == "/api/reports/2024-05-01"
     assert _printable('/x\n{"level":"error"}') == '/x\\n{"level":"error"}'
     assert len(_printable("/" + "a" * 1000)) == 300
+
+
+def test_answers_recorded_together_each_get_their_metrics_and_access_line_through_any_handler(caplog):
+    """Not configure_logging's JSON handler alone (here pytest's too): each line goes through logging."""
+    from service.observability.http import FinishedRequest, finish_requests
+    from service.observability.metrics import ServiceMetrics
+
+    metrics = ServiceMetrics(make_settings("finish_requests"))
+    route = "/api/reports/{report_date}"
+    answered = [
+        FinishedRequest(time.time(), "GET", route, 200, 0.0002, "/api/reports/2026-11-20", "rid-a", "acme"),
+        FinishedRequest(time.time(), "GET", route, 200, 0.0004, "/api/reports/2026-11-21", "rid-b", None),
+    ]
+    with caplog.at_level(logging.INFO, logger="service.access"):
+        finish_requests(metrics, answered)
+    lines = [(r.request_id, getattr(r, "org_id", None), r.path, r.status) for r in caplog.records]
+    assert lines == [
+        ("rid-a", "acme", "/api/reports/2026-11-20", 200),
+        ("rid-b", None, "/api/reports/2026-11-21", 200),
+    ]
+    labels = {"method": "GET", "route": route, "status": "200"}
+    assert metrics.registry.get_sample_value("call_analytics_http_requests_total", labels) == 2
