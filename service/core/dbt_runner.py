@@ -6,7 +6,6 @@ import contextlib
 import contextvars
 import hashlib
 import logging
-import math
 import os
 import re
 import sys
@@ -513,8 +512,8 @@ def _full_build_slices(settings: Settings, days: Sequence[tuple[date | None, dat
 def _run_id_ranges(
     client: Client, settings: Settings, days: Sequence[tuple[date | None, date | None]]
 ) -> list[RunIdRange]:
-    """As many ranges of run ids as it takes for none to hold more calls than the fullest range of
-    days (the memory budget a range of days has), counted by the runs' UTC dates."""
+    """Ranges of run ids that each hold as many calls as the fullest range of days (the memory
+    budget a range of days has, counted by the runs' UTC dates), the last one the rest."""
     runs_per_day = client.query(
         f"SELECT toDate(timestamp) AS day, count() FROM {settings.clickhouse_database}.public_runs GROUP BY day"
     ).result_rows
@@ -529,8 +528,7 @@ def _run_id_ranges(
         ),
         default=0,
     )
-    total = sum(runs for _, runs in runs_per_day)
-    bounds = run_id_cuts(client, settings.clickhouse_database, math.ceil(total / fullest) if fullest else 1)
+    bounds = run_id_cuts(client, settings.clickhouse_database, fullest) if fullest else []
     return list(zip([None, *bounds], [*bounds, None], strict=True))
 
 

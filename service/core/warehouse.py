@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import threading
 from datetime import datetime
@@ -130,19 +131,22 @@ def call_start_span(client: Client, database: str) -> tuple[datetime, datetime] 
     return oldest[0][0], newest[0][0]
 
 
-def run_id_cuts(client: Client, database: str, ranges: int) -> list[str]:
-    """Up to `ranges - 1` run ids, ascending in ClickHouse's order of UUIDs (which compares their
-    second half first), that cut public_runs into `ranges` ranges of about as many runs each.
+def run_id_cuts(client: Client, database: str, runs_per_range: int) -> list[str]:
+    """Run ids, ascending in ClickHouse's order of UUIDs (which compares their second half first),
+    that cut public_runs into ranges of about `runs_per_range` runs each, the last holding the rest.
 
     Read from a sample of the ids (reading the id column once): a few hundred per range keep the
-    ranges within a few percent of each other."""
+    ranges within a few percent of their size. Every range but the last is full, so a range's
+    size (its memory) is the budget's whatever the history, not the history split evenly."""
+    total = client.query(f"SELECT count() FROM {database}.public_runs").first_row[0]  # from metadata
+    ranges = math.ceil(total / max(runs_per_range, 1))
     if ranges < 2:
         return []
     query = f"SELECT arraySort(groupArraySample({{size:UInt32}}, 1)(id)) FROM {database}.public_runs"
     sample = client.query(query, parameters={"size": max(200 * ranges, 10_000)}).first_row[0]
     cuts: list[str] = []
     for number in range(1, ranges):
-        cut = str(sample[number * len(sample) // ranges]) if sample else None
+        cut = str(sample[number * runs_per_range * len(sample) // total]) if sample else None
         if cut is not None and (not cuts or cut != cuts[-1]):
             cuts.append(cut)
     return cuts

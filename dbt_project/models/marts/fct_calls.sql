@@ -1,9 +1,12 @@
 {{
     config(
-        order_by='(org_id, report_date, run_id)',
-        partition_by='toYear(report_date)'
+        order_by='(org_id, report_date, run_id)'
     )
 }}
+-- Not partitioned (the day marts are, by year): a full build fills this mart in ranges of run ids
+-- over every day, and a partition key would split each range's insert block by year, one more
+-- copy of it (about 100 MB at 400k calls) once the history spans two years, so a slice's memory
+-- would grow with the history. Reads are pruned by the primary key; nothing drops partitions.
 -- depends_on: {{ ref('int_refresh_window') }} (the pre-hook deletes the window first)
 -- One row per call with the flags every KPI counts. Business rules come from vars.
 with

@@ -8,6 +8,7 @@ Real dbt on the session's embedded warehouse: one source database of demo data (
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -225,14 +226,7 @@ def test_admin_full_refresh_command_goes_through_the_slices(one_shot: Settings) 
     assert_same_marts(one_shot, settings)
 
 
-def test_run_id_cuts_split_the_runs_in_clickhouses_order_of_uuids(one_shot: Settings) -> None:
-    """ClickHouse compares a UUID's second half first: cuts sorted as text would leave ranges
-    that overlap or hold nothing. Each range must hold some runs and together exactly all."""
-    client, database = get_client(one_shot), one_shot.clickhouse_database
-    total = client.query(f"SELECT count() FROM {database}.public_runs").first_row[0]
-    cuts = run_id_cuts(client, database, 6)
-    assert len(cuts) == 5
-    assert run_id_cuts(client, database, 1) == []
+def _range_counts(client: Any, database: str, cuts: list[str]) -> list[int]:
     counts = []
     for low, high in zip([None, *cuts], [*cuts, None], strict=True):
         condition = " AND ".join(
@@ -241,8 +235,33 @@ def test_run_id_cuts_split_the_runs_in_clickhouses_order_of_uuids(one_shot: Sett
         counts.append(
             client.query(f"SELECT count() FROM {database}.public_runs WHERE {condition}").first_row[0]
         )
+    return counts
+
+
+def test_run_id_cuts_split_the_runs_in_clickhouses_order_of_uuids(one_shot: Settings) -> None:
+    """ClickHouse compares a UUID's second half first: cuts sorted as text would leave ranges
+    that overlap or hold nothing. Each range must hold some runs and together exactly all."""
+    client, database = get_client(one_shot), one_shot.clickhouse_database
+    total = client.query(f"SELECT count() FROM {database}.public_runs").first_row[0]
+    cuts = run_id_cuts(client, database, math.ceil(total / 6))
+    assert len(cuts) == 5
+    assert run_id_cuts(client, database, total) == []
+    counts = _range_counts(client, database, cuts)
     assert sum(counts) == total
     assert min(counts) > total / 6 / 2, counts  # about equal, from a sample
+
+
+def test_every_range_of_run_ids_but_the_last_holds_the_budget(one_shot: Settings) -> None:
+    """A range's size is the budget whatever the history (its memory): not the runs split evenly
+    in as many ranges, which would make the ranges of a shorter history smaller."""
+    client, database = get_client(one_shot), one_shot.clickhouse_database
+    total = client.query(f"SELECT count() FROM {database}.public_runs").first_row[0]
+    budget = math.ceil(total * 0.4)
+    counts = _range_counts(client, database, run_id_cuts(client, database, budget))
+    assert len(counts) == 3 and sum(counts) == total
+    for count in counts[:2]:
+        assert abs(count - budget) < budget * 0.15, (counts, budget)  # from a sample
+    assert counts[2] < total * 0.35, (counts, budget)
 
 
 def test_a_range_of_run_ids_never_deletes_a_window(one_shot: Settings) -> None:
@@ -251,7 +270,8 @@ def test_a_range_of_run_ids_never_deletes_a_window(one_shot: Settings) -> None:
     client = get_client(one_shot)
     count = f"SELECT count() FROM {one_shot.dbt_schema}.fct_calls"
     before = client.query(count).first_row[0]
-    cut = run_id_cuts(client, one_shot.clickhouse_database, 2)[0]
+    total = client.query(f"SELECT count() FROM {one_shot.clickhouse_database}.public_runs").first_row[0]
+    cut = run_id_cuts(client, one_shot.clickhouse_database, math.ceil(total / 2))[0]
     outcome = run_dbt(
         ["run", "--select", "fct_calls"],
         one_shot,
