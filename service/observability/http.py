@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import operator
 import os
 import time
 from collections.abc import AsyncIterator
@@ -129,41 +130,42 @@ def _access_context(request_id: str, org_id: str | None) -> dict[str, Any]:
 
 def _templated_lines(handler: logging.StreamHandler, level: int, requests: list[FinishedRequest]) -> str:
     """The access lines of `requests`, as `handler`'s formatter writes them, each ended."""
+    templates = _access_templates.get((handler.formatter, level))
+    if templates is None or len(templates) >= ACCESS_TEMPLATES:
+        templates = _access_templates[(handler.formatter, level)] = {}
     lines = []
     for request in requests:
+        shape = _shape(request)
+        template = templates.get(shape)
+        if template is None:
+            template = templates[shape] = _access_template(handler, level, request)
         duration_ms = request.seconds * 1000
         duration = orjson.dumps(round(duration_ms, 2)).decode()  # as the JSON formatter writes it
-        template = _access_template(handler, level, request)
         lines.append(template.line(request.at, f"{duration_ms:.1f}", request.request_id, duration))
     return handler.terminator.join(lines) + handler.terminator
 
 
-ACCESS_TEMPLATES = 4096  # kept shapes (emptied when full): route, path, organization, status
-_access_templates: dict[tuple[Any, ...], LineTemplate] = {}
+ACCESS_TEMPLATES = 4096  # kept shapes per handler and level (emptied when full)
+# What an access line's template is made of: method, route, status, path, organization.
+_shape = operator.itemgetter(1, 2, 3, 5, 7)
+# By (formatter, level), then by (method, route, status, path, organization).
+_access_templates: dict[tuple[Any, int], dict[tuple[Any, ...], LineTemplate]] = {}
 
 
 def _access_template(handler: logging.StreamHandler, level: int, request: FinishedRequest) -> LineTemplate:
     """The access line of `request`'s shape: its time, duration and request id are slots."""
-    formatter = handler.formatter
-    key = (formatter, level, request.method, request.route, request.status, request.path, request.org_id)
-    template = _access_templates.get(key)
-    if template is None:
-        message, fields = _access_line(
-            request.method, request.route, request.status, 0.0, request.path, duration_text=slot(1)
-        )
-        template = LineTemplate(
-            formatter,  # type: ignore[arg-type]  # json_handler's
-            logging.getLevelName(level),
-            access_log.name,
-            message,
-            _access_context(slot(2), request.org_id),
-            fields | {"duration_ms": slot(3)},
-            raw=(3,),
-        )
-        if len(_access_templates) >= ACCESS_TEMPLATES:
-            _access_templates.clear()
-        _access_templates[key] = template
-    return template
+    message, fields = _access_line(
+        request.method, request.route, request.status, 0.0, request.path, duration_text=slot(1)
+    )
+    return LineTemplate(
+        handler.formatter,  # type: ignore[arg-type]  # json_handler's
+        logging.getLevelName(level),
+        access_log.name,
+        message,
+        _access_context(slot(2), request.org_id),
+        fields | {"duration_ms": slot(3)},
+        raw=(3,),
+    )
 
 
 def _access_level(route: str, status: int) -> int:

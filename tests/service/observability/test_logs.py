@@ -113,7 +113,8 @@ def test_secrets_are_masked_wherever_they_appear():
 
 @pytest.mark.parametrize("seconds", [0.0, 0.000004, 0.000049, 0.00012345, 0.0152, 1.23456, 3600.5])
 @pytest.mark.parametrize("org_id", [None, "org-7:a.b_c"])
-def test_a_templated_access_line_is_the_line_the_formatter_writes(seconds, org_id):
+@pytest.mark.parametrize("path", ["/api/reports/2026-11-20", "/api/reports/%s%d%%{0}}{"])
+def test_a_templated_access_line_is_the_line_the_formatter_writes(seconds, org_id, path):
     from service.observability.http import FinishedRequest, _access_entry, _templated_lines
 
     stream = io.StringIO()
@@ -121,7 +122,7 @@ def test_a_templated_access_line_is_the_line_the_formatter_writes(seconds, org_i
     handler.setFormatter(JsonFormatter(Redactor(["sup3r-secret"])))
     at = 1795790444.123456
     request = FinishedRequest(
-        at, "GET", "/api/reports/{report_date}", 200, seconds, "/api/reports/2026-11-20", "rid-1", org_id
+        at, "GET", "/api/reports/{report_date}", 200, seconds, path, "rid-1", org_id
     )
     created, message, context_fields, fields = _access_entry(request)
     expected = handler.formatter.render(
