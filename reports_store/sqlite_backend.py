@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import date, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -59,7 +60,8 @@ class SQLiteReportStore(SqlReportStore):
         return conn
 
     def _open_version_conn(self) -> None:
-        """The connection data_version() reads on; it must never write, or its own commits would not count."""
+        """The connection data_version() reads on. Its own commits do not count, so it writes only
+        what no cache rests on (`_uncounted_write`), and is read-only otherwise."""
         try:
             with self._translated_errors():
                 self._version_conn = sqlite3.connect(
@@ -69,6 +71,27 @@ class SQLiteReportStore(SqlReportStore):
         except BaseException:
             self.close()
             raise
+
+    @contextmanager
+    def _uncounted_write(self) -> Iterator[sqlite3.Connection]:
+        """On the connection data_version() reads on: SQLite's data_version counts the commits of
+        the other connections only (its wait for the write lock is VERSION_TIMEOUT_S)."""
+        with self._version_lock, self._translated_errors():
+            conn = self._version_conn
+            if conn is None:
+                raise self._closed_error()
+            conn.execute("PRAGMA query_only = OFF")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                conn.execute("PRAGMA query_only = ON")
 
     def data_version(self) -> int | None:
         with self._version_lock:

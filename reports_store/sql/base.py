@@ -157,7 +157,14 @@ class SqlStoreBase(ABC):
             raise self._translate(exc) from exc
 
     @contextmanager
-    def _session(self, *, write: bool = False) -> Iterator[Any]:
+    def _uncounted_write(self) -> Iterator[Any]:
+        """A write transaction that `data_version()` does not count: only for what no cache rests
+        on (tokens' last uses). Counted, each would drop every answer the caches keep."""
+        with self._session(write=True, counted=False) as conn:
+            yield conn
+
+    @contextmanager
+    def _session(self, *, write: bool = False, counted: bool = True) -> Iterator[Any]:
         """A pooled connection; with write=True, inside one transaction committed on success."""
         with self._write_guard() if write else nullcontext(), self._translated_errors():
             conn = self._acquire()
@@ -171,7 +178,8 @@ class SqlStoreBase(ABC):
                     except BaseException:
                         healthy = self._rollback(conn)
                         raise
-                    self._committed()
+                    if counted:
+                        self._committed()
                 else:
                     yield conn
             finally:

@@ -75,7 +75,7 @@ class SqlTokenStore(SqlStoreBase, TokenStore):
             return self._fetch_token(conn, token_id)
 
     def touch_tokens(self, uses: Mapping[str, datetime]) -> None:
-        with self._session(write=True) as conn:
+        with self._uncounted_write() as conn:  # no cache rests on a last use
             conn.executemany(
                 "UPDATE api_tokens SET last_used_at = ? WHERE id = ?",
                 [[self._ts_param(at), token_id] for token_id, at in sorted(uses.items())],

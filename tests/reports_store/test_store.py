@@ -330,6 +330,27 @@ def test_data_version_unchanged_by_reads_and_failed_writes(store: ReportStore) -
     assert store.data_version() == before
 
 
+def test_a_tokens_last_use_is_written_but_not_counted_by_data_version(store: ReportStore, url: str) -> None:
+    """No cache rests on a last use: counted, the once-a-minute write of the uses would drop every
+    answer the caches keep (every stored report re-rendered each minute under load)."""
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    store.create_token(
+        ApiToken(
+            id="tok_1", name="d", scope="reader", org_ids=["acme"], secret_hash="ab" * 32, created_at=now
+        )
+    )
+    before = store.data_version()
+    store.touch_tokens({"tok_1": now + timedelta(minutes=1)})
+    assert store.data_version() == before
+    assert store.get_token("tok_1").last_used_at == now + timedelta(minutes=1)
+    with open_store(url) as other:  # written for every reader, not only this store's
+        assert other.get_token("tok_1").last_used_at == now + timedelta(minutes=1)
+    store.revoke_token("tok_1", now + timedelta(hours=1))  # every other write still counts
+    assert store.data_version() != before
+    store.touch_tokens({"tok_1": now + timedelta(minutes=2)})  # and the store still reads after it
+    assert store.get_token("tok_1").revoked_at == now + timedelta(hours=1)
+
+
 def test_data_version_sees_another_store_on_the_same_file(store: ReportStore, url: str) -> None:
     with open_store(url) as other:
         mine = store.data_version()
