@@ -121,9 +121,7 @@ def test_a_templated_access_line_is_the_line_the_formatter_writes(seconds, org_i
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter(Redactor(["sup3r-secret"])))
     at = 1795790444.123456
-    request = FinishedRequest(
-        at, "GET", "/api/reports/{report_date}", 200, seconds, path, "rid-1", org_id
-    )
+    request = FinishedRequest(at, "GET", "/api/reports/{report_date}", 200, seconds, path, "rid-1", org_id)
     created, message, context_fields, fields = _access_entry(request)
     expected = handler.formatter.render(
         timestamp(created), "INFO", "service.access", message, context_fields, fields
