@@ -165,7 +165,8 @@ class SqlStoreBase(ABC):
 
     @contextmanager
     def _session(self, *, write: bool = False, counted: bool = True) -> Iterator[Any]:
-        """A pooled connection; with write=True, inside one transaction committed on success."""
+        """A pooled connection; with write=True, inside one transaction committed on success (and
+        counted by `data_version()` unless counted=False: see `_uncounted_write`)."""
         with self._write_guard() if write else nullcontext(), self._translated_errors():
             conn = self._acquire()
             healthy = True
