@@ -34,7 +34,9 @@ daily as (
         report_date,
         count() as total_calls,
         countIf(is_classified) as classified_calls,
-        sum(ifNull(duration_seconds, 0)) as total_duration_seconds,
+        -- Summed exactly (as decimals), so the total never depends on the order rows are read in:
+        -- a float sum can differ in its last digit between two builds of the same day.
+        toFloat64(sum(toDecimal128(ifNull(duration_seconds, 0), 9))) as total_duration_seconds,
         countIf(is_success) as success_calls,
         countIf(is_carrier_not_qualified) as carrier_not_qualified_calls,
         countIf(is_non_convertible) as non_convertible_calls,
