@@ -42,7 +42,7 @@ from bench.floor_app import save_response
 
 ENDPOINTS = ("floor", "health", "stored_report", "reports_list", "live_report")
 INTERLEAVED = ("floor", "stored_report", "live_report")
-SLICES = 4
+SLICES = 6
 
 
 def free_port() -> int:
@@ -315,10 +315,12 @@ def main() -> None:
         _say("live_report_cold", results["live_report_cold"])
         # The floor and the figures read as ratios to it, in alternating slices: the other work on a
         # shared machine then weighs on all three alike.
+        # Each round starts with another one of them, so none always follows the same one.
         sliced = {kind: Load() for kind in INTERLEAVED}
-        for _ in range(SLICES):
-            for kind in INTERLEAVED:
-                sliced[kind] += drive_one(kind, max(1, cfg.requests // SLICES))
+        for round_number in range(SLICES):
+            for position in range(len(INTERLEAVED)):
+                kind = INTERLEAVED[(round_number + position) % len(INTERLEAVED)]
+                sliced[kind] += drive_one(kind, max(1, cfg.ratio_requests // SLICES))
         for kind in INTERLEAVED:
             results[kind] = sliced[kind].figures()
             _say(kind, results[kind])
@@ -353,6 +355,7 @@ def main() -> None:
     results["sampled_max_rss_mb"] = round(memory.max_rss_kb / 1024, 1)
     results["concurrency"] = cfg.concurrency
     results["requests_per_endpoint"] = cfg.requests
+    results["ratio_requests_per_endpoint"] = cfg.ratio_requests
     write_phase(cfg, "api", results)
 
 

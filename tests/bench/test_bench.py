@@ -55,6 +55,7 @@ def test_bench_smoke_run_produces_every_figure(tmp_path: Path) -> None:
         "BENCH_ORGS": "2",
         "BENCH_DAYS": "8",
         "BENCH_REQUESTS": "64",
+        "BENCH_RATIO_REQUESTS": "96",
         "BENCH_SAMPLE_DAYS": "3",
         "BENCH_LOAD_DATES": "5",
         "BENCH_WORK_DIR": str(tmp_path / "work"),
