@@ -33,9 +33,11 @@ $(BROWSER_STAMP): package.json package-lock.json scripts/install-browser-deps.sh
 	bash scripts/install-browser-deps.sh
 	touch $(BROWSER_STAMP)
 
-# The whole suite: lint, then every test (real chDB, real dbt runs, real HTTP, a real browser).
+# The whole suite: lint, then every test (real chDB, real dbt runs, real HTTP, a real browser), in two
+# processes (pytest-xdist; each has its own embedded warehouse, see tests/conftest.py), a test file
+# per process at a time so that module fixtures are built once.
 test: setup $(BROWSER_STAMP) lint
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile
 
 # dbt's adapter conformance suite (dbt-tests-adapter) on the embedded chdb target: every applicable
 # case (`make test` runs the fast subset). Writes bench/results/conformance.json, passed, failed,

@@ -36,9 +36,20 @@ from service.services import Services
 log = logging.getLogger("service.api")
 
 
+class _Stopping(Exception):
+    """The service stops while its start-up refresh runs: the refresh ends after its slice in hand."""
+
+
 def _prepare(state: ServiceState) -> None:
     """Mark jobs a stopped process left running, build missing models (or refresh them) before /health
-    says healthy."""
+    says healthy. A stop (the lifespan's end) ends it between two slices of a sliced refresh; the
+    next start builds what is missing ("the last dbt run here did not finish")."""
+    stopping = state.services.jobs.stopping
+
+    def stop_between_slices(done: int, total: int) -> None:
+        if stopping.is_set() and done < total:
+            raise _Stopping(f"stopped after slice {done} of {total}")
+
     try:
         state.services.jobs.recorder.interrupt_abandoned()  # a crash or kill -9 left them `running`
     except Exception as exc:  # they stay `running` until the next start; the service still starts
@@ -50,9 +61,13 @@ def _prepare(state: ServiceState) -> None:
             log.info("start-up: the marts are up to date, no dbt run needed")
         else:
             log.info("start-up: refreshing the marts (%s)", reason)
-            state.services.refresher.refresh()
+            state.services.refresher.refresh(progress=stop_between_slices)
+        if stopping.is_set():
+            return  # never a scheduler started after the lifespan stopped it
         state.ready = True
         state.scheduler.start()
+    except _Stopping as exc:
+        log.info("start-up: the service stops, the marts' refresh %s", exc)
     except Exception as exc:  # reported by /health, the service keeps answering
         state.startup_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         log.error("start-up failed: %s", state.startup_error)
@@ -88,12 +103,14 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
         if marker is not None:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(json.dumps({"pid": os.getpid(), "url": url}))
-        threading.Thread(target=_prepare, args=(state,), name="prepare", daemon=True).start()
+        prepare = threading.Thread(target=_prepare, args=(state,), name="prepare", daemon=True)
+        prepare.start()
         services.notifier.start()  # webhooks, including those a previous process left pending
         try:
             yield
         finally:
             services.jobs.stopping.set()  # a running job ends `interrupted` after its organization-day
+            prepare.join()  # the start-up refresh's dbt invocation in hand, before the store closes
             state.scheduler.stop()
             executor.shutdown(wait=True, cancel_futures=True)
             try:  # jobs queued behind it never ran
