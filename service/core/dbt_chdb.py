@@ -24,7 +24,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import clickhouse_connect
 from clickhouse_connect.driver.exceptions import DatabaseError
 from dbt.adapters.clickhouse import connections, dbclient
 from dbt.adapters.clickhouse.httpclient import ChHttpClient
@@ -32,7 +31,7 @@ from dbt.adapters.clickhouse.logger import logger
 from dbt_common.exceptions import DbtDatabaseError
 from dbt_common.invocation import get_invocation_id
 
-from service.core.warehouse import claim_embedded
+from service.core.warehouse import embedded_client
 
 MULTI_STATEMENTS = "Multi-statements are not allowed"
 MULTI_STATEMENTS_HINT = (
@@ -100,7 +99,7 @@ def _shared_client(path: Path, settings: dict[str, Any]) -> Any:
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = clickhouse_connect.get_client(interface="chdb", path=str(path), settings=settings)
+            client = embedded_client(path, settings)
             _clients[key] = client
         return client
 
@@ -109,9 +108,7 @@ class ChdbClient(ChHttpClient):
     """dbt-clickhouse's HTTP client wrapper running on an embedded chDB engine."""
 
     def _create_client(self, credentials):
-        path = Path(credentials.host).resolve()
-        claim_embedded(path)
-        return _shared_client(path, self._conn_settings)
+        return _shared_client(Path(credentials.host).resolve(), self._conn_settings)
 
     def query(self, sql, **kwargs):
         self._refuse_multi_statements(sql)
