@@ -361,7 +361,7 @@ def scheduler_command() -> None:
             pass
     except KeyboardInterrupt:
         pass
-    local.services.jobs.stopping.set()  # the current organization-day finishes, then the job ends
+    local.services.refresher.stopping.set()  # the organization-day or dbt slice in hand finishes, then the job ends
     scheduler.stop()
     local.close()
 

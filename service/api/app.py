@@ -25,7 +25,7 @@ from service.api.fast_path import FastPathApp
 from service.api.limits import ConcurrencyLimiter
 from service.api.routers import access, dashboard, docs, live, notifications, orgs, reports, system
 from service.core.config import Settings, get_settings
-from service.core.errors import ServiceError, describe_validation_error
+from service.core.errors import RefreshStopped, ServiceError, describe_validation_error
 from service.jobs.scheduler import Scheduler
 from service.observability.http import install_observability
 from service.operations.remote import service_file
@@ -36,20 +36,11 @@ from service.services import Services
 log = logging.getLogger("service.api")
 
 
-class _Stopping(Exception):
-    """The service stops while its start-up refresh runs: the refresh ends after its slice in hand."""
-
-
 def _prepare(state: ServiceState) -> None:
     """Mark jobs a stopped process left running, build missing models (or refresh them) before /health
     says healthy. A stop (the lifespan's end) ends it between two slices of a sliced refresh; the
     next start builds what is missing ("the last dbt run here did not finish")."""
-    stopping = state.services.jobs.stopping
-
-    def stop_between_slices(done: int, total: int) -> None:
-        if stopping.is_set() and done < total:
-            raise _Stopping(f"stopped after slice {done} of {total}")
-
+    stopping = state.services.refresher.stopping
     try:
         state.services.jobs.recorder.interrupt_abandoned()  # a crash or kill -9 left them `running`
     except Exception as exc:  # they stay `running` until the next start; the service still starts
@@ -61,13 +52,13 @@ def _prepare(state: ServiceState) -> None:
             log.info("start-up: the marts are up to date, no dbt run needed")
         else:
             log.info("start-up: refreshing the marts (%s)", reason)
-            state.services.refresher.refresh(progress=stop_between_slices)
+            state.services.refresher.refresh()
         if stopping.is_set():
             return  # never a scheduler started after the lifespan stopped it
         state.ready = True
         state.scheduler.start()
-    except _Stopping as exc:
-        log.info("start-up: the service stops, the marts' refresh %s", exc)
+    except RefreshStopped as exc:  # the lifespan ended: not a start-up failure
+        log.info("start-up: the marts' refresh ended: %s", exc)
     except Exception as exc:  # reported by /health, the service keeps answering
         state.startup_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         log.error("start-up failed: %s", state.startup_error)
@@ -109,7 +100,9 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
         try:
             yield
         finally:
-            services.jobs.stopping.set()  # a running job ends `interrupted` after its organization-day
+            # A running job ends `interrupted` after its organization-day or dbt slice in hand, and
+            # the start-up refresh after its slice.
+            services.refresher.stopping.set()
             prepare.join()  # the start-up refresh's dbt invocation in hand, before the store closes
             state.scheduler.stop()
             executor.shutdown(wait=True, cancel_futures=True)

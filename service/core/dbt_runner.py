@@ -21,6 +21,7 @@ from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, Field
 
 from service.core.config import PROJECT_ROOT, Settings, get_settings
+from service.core.errors import RefreshStopped
 from service.core.warehouse import call_start_span, get_client, run_id_cuts
 
 # dbt keeps global state: one invocation at a time per process.
@@ -417,6 +418,7 @@ def refresh_marts(
     progress: SliceProgress | None = None,
     on_slice: Callable[[], None] | None = None,
     capture_output: bool = False,
+    stop: threading.Event | None = None,
 ) -> DbtOutcome:
     """Run the models for a window of local dates (or, with no window, what the watermark says).
 
@@ -426,13 +428,14 @@ def refresh_marts(
     invocation each; the result is the same as one invocation. `progress(done, total)` follows
     the slices; `on_slice()` runs after each successful one that completed days in every mart
     (int_refresh_window then holds that slice's days). A failed slice stops the refresh: the
-    slices before it stay built.
+    slices before it stay built. `stop` set ends a sliced run before its next slice
+    (RefreshStopped): a stopping process waits for one dbt invocation, not for the whole history.
     """
     settings = settings or get_settings()
     progress = progress or _ambient_progress.get()
     every_day = start is None and end is None and not org_ids
     if every_day and not full_refresh:  # the watermark's few days
-        return _run_slices(settings, [Slice()], progress, on_slice, capture_output, sync=True)
+        return _run_slices(settings, [Slice()], progress, on_slice, capture_output, stop, sync=True)
     with DBT_LOCK:  # the organizations' calendars stay as read until the last slice
         days = _window_slices(settings, start, end, org_ids)
         if days is None:
@@ -450,7 +453,7 @@ def refresh_marts(
                 )
                 for number, (first, last) in enumerate(days)
             ]
-        return _run_slices(settings, slices, progress, on_slice, capture_output, sync=False)
+        return _run_slices(settings, slices, progress, on_slice, capture_output, stop, sync=False)
 
 
 @dataclass(frozen=True)
@@ -575,6 +578,7 @@ def _run_slices(
     progress: SliceProgress | None,
     on_slice: Callable[[], None] | None,
     capture_output: bool,
+    stop: threading.Event | None,
     *,
     sync: bool,
 ) -> DbtOutcome:
@@ -583,6 +587,8 @@ def _run_slices(
         progress(0, len(slices))
     outcome = DbtOutcome(success=True, command="run", exit_code=0)
     for number, piece in enumerate(slices):
+        if number and stop is not None and stop.is_set():
+            raise RefreshStopped(number, len(slices))
         outcome = run_dbt(
             piece.args(),
             settings,

@@ -70,6 +70,16 @@ class RefreshFailed(Unavailable):
     """dbt could not refresh the marts; nothing was stored."""
 
 
+class RefreshStopped(Unavailable):
+    """The process is stopping: a sliced dbt run ended between two slices, the rest is not built
+    (the next refresh rebuilds it: the run is remembered as unfinished)."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__(
+            f"the service stopped after {done} of {total} slices of the dbt run; the next refresh rebuilds the rest"
+        )
+
+
 class CatalogError(Unavailable):
     """The KPI declaration in the marts' YAML is missing or invalid."""
 

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
@@ -29,7 +30,7 @@ from service.core.dbt_runner import (
     refresh_marts,
     run_dbt,
 )
-from service.core.errors import RefreshFailed
+from service.core.errors import RefreshFailed, RefreshStopped
 from service.core.warehouse import get_client
 from service.reports.catalog import load_catalog
 from service.reports.marts import marts_exist, read_mart_days
@@ -150,6 +151,8 @@ class Refresher:
         # Called after every successful mart refresh (the API's live cache listens here).
         self.listeners: list[Callable[[], None]] = []
         self.dbt_observers: list[DbtObserver] = []
+        # Set when the process stops: a sliced run ends before its next slice (RefreshStopped).
+        self.stopping = threading.Event()
 
     def refresh(
         self,
@@ -209,7 +212,9 @@ class Refresher:
             options.get("full_refresh", False),
         )
         outcome = self._rebuild(
-            "run", lambda: refresh_marts(self.settings, on_slice=self.after_refresh, **options), unfinished
+            "run",
+            lambda: refresh_marts(self.settings, on_slice=self.after_refresh, stop=self.stopping, **options),
+            unfinished,
         )
         if plain and outcome.success:
             self._remember(source_inserts=inserts)
@@ -260,6 +265,8 @@ class Refresher:
             outcome = self._sliced_run(
                 False, start=unfinished.start, end=unfinished.end, org_ids=unfinished.org_ids
             )
+        except RefreshStopped:  # still unfinished: the next start redoes it
+            raise
         except Exception as exc:  # as a failed run: the plain refresh goes on
             outcome = DbtOutcome(success=False, command="run", exit_code=2, error=str(exc))
         if not outcome.success:  # left to the operator: not retried by every refresh from now on

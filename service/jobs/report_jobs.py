@@ -18,7 +18,7 @@ from typing import Any
 from reports_store import JobRun, Organization, ReportStore, RevisionReason
 from service.core.calendar import DateWindow, today_in, zone
 from service.core.config import Settings
-from service.core.errors import InvalidInput, NotFound, RefreshFailed
+from service.core.errors import InvalidInput, NotFound, RefreshFailed, RefreshStopped
 from service.core.warehouse import get_client
 from service.jobs.recorder import JobInterrupted, JobOutcome, JobRecorder, ProgressCallback, one_line
 from service.jobs.refresh import Refresher
@@ -91,8 +91,9 @@ class ReportJobs:
         # Same org-day generated concurrently: one builds and stores, the other waits and reads it.
         self._day_locks: defaultdict[tuple[str, date], threading.Lock] = defaultdict(threading.Lock)
         self._day_locks_guard = threading.Lock()
-        # Set when the service stops: running jobs end `interrupted` after the organization-day in hand.
-        self.stopping = threading.Event()
+        # Set when the service stops: running jobs end `interrupted` after the organization-day or
+        # the dbt slice in hand (one event with the refresher's).
+        self.stopping = refresher.stopping
         # Told of every report a job stores (the `kpi.anomaly` event of scheduled reports).
         self.stored_observers: list[Callable[[StoredDay], None]] = []
         # Restates recent changed reports after every mart refresh (a listener of the refresher).
@@ -220,6 +221,8 @@ class ReportJobs:
             if reason is None:
                 return self.recorder.finish(outcome, note="nothing new")
             self.refresher.refresh()
+        except RefreshStopped as exc:
+            return self.recorder.finish(outcome, error=str(exc), interrupted=True)
         except Exception as exc:
             return self.recorder.finish(outcome, error=one_line(exc))
         return self.recorder.finish(outcome)
@@ -302,7 +305,7 @@ class ReportJobs:
                 self._store_reports(
                     orgs, todo, force=force, outcome=outcome, progress=progress, reason=REVISION_REASON[kind]
                 )
-        except JobInterrupted as exc:
+        except (JobInterrupted, RefreshStopped) as exc:
             return self.recorder.finish(outcome, error=str(exc), note=note, interrupted=True)
         except Exception as exc:
             return self.recorder.finish(outcome, error=one_line(exc), note=note)
