@@ -91,9 +91,6 @@ class ReportJobs:
         # Same org-day generated concurrently: one builds and stores, the other waits and reads it.
         self._day_locks: defaultdict[tuple[str, date], threading.Lock] = defaultdict(threading.Lock)
         self._day_locks_guard = threading.Lock()
-        # Set when the service stops: running jobs end `interrupted` after the organization-day or
-        # the dbt slice in hand (one event with the refresher's).
-        self.stopping = refresher.stopping
         # Told of every report a job stores (the `kpi.anomaly` event of scheduled reports).
         self.stored_observers: list[Callable[[StoredDay], None]] = []
         # Restates recent changed reports after every mart refresh (a listener of the refresher).
@@ -333,7 +330,7 @@ class ReportJobs:
         total, done = sum(len(days_by_org[org.org_id]) for org in orgs), 0
         for org in orgs:
             for day in days_by_org[org.org_id]:
-                if self.stopping.is_set():
+                if self.refresher.stopping.is_set():  # the service stops
                     raise JobInterrupted(done, total)
                 key = f"{org.org_id}/{day}"
                 try:
