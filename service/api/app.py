@@ -100,6 +100,8 @@ def create_app(settings: Settings | None = None, *, url: str | None = None) -> F
         try:
             yield
         finally:
+            if isinstance(app, FastPathApp):  # its answers still due: recorded while the store is open
+                app.record_fast_answers()
             # A running job ends `interrupted` after its organization-day or dbt slice in hand, and
             # the start-up refresh after its slice.
             services.refresher.stopping.set()

@@ -127,7 +127,7 @@ class JsonFormatter(logging.Formatter):
 
 
 # The last second and the last millisecond `timestamp` wrote out: most lines of a busy second share
-# the one, the lines of one event-loop iteration often the other.
+# the one, the lines of one batch of the API's fast path often the other.
 _second: tuple[int, str] = (-1, "")
 _millisecond: tuple[int, str] = (-1, "")
 
