@@ -345,10 +345,10 @@ def leaf(report: dict, path: str):
 
 def test_late_data_restates_recent_reports_and_leaves_older_ones_stale(services, jobs):
     org = jobs.store.list_organizations()[2]
-    # The organization's own yesterday: the plain refresh finds late data by the watermark, which
-    # looks back max_output_lateness_hours (48) from the last refresh. `last_days` ends on the
-    # yesterday of the zone furthest behind, whose first call is more than 48 hours ago in a zone
-    # ahead during a few hours of each UTC day.
+    # The organization's own yesterday, whose calls all started within the last 48 hours: the plain
+    # refresh finds late data by the watermark, which looks back max_output_lateness_hours (48).
+    # `last_days` ends on the yesterday of the zone furthest behind (Chicago); in Sydney that day
+    # began more than 48 hours ago from about 13:00 to 06:00 UTC.
     end = today_in(zone(org.timezone)) - timedelta(days=1)
     start = end - timedelta(days=DAYS - 1)
     old = end - timedelta(days=jobs.settings.restate_within_days + 2)  # before the restatement window
