@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from demo_data import generate_demo_data
-from reports_store import StoreError
+from reports_store import Organization, StoreError
 from service.core.calendar import today_in, zone
 from service.core.errors import InvalidInput, NotFound, OrganizationNotFound
 from service.core.warehouse import get_client
@@ -47,9 +47,10 @@ def jobs(services) -> ReportJobs:
     return services.jobs
 
 
-def last_days(jobs: ReportJobs) -> tuple[date, date]:
-    """The last DAYS days that are over in every organization's zone."""
-    end = min(today_in(zone(org.timezone)) for org in jobs.store.list_organizations()) - timedelta(days=1)
+def last_days(jobs: ReportJobs, org: Organization | None = None) -> tuple[date, date]:
+    """The last DAYS days that are over in `org`'s zone (default: in every organization's zone)."""
+    orgs = [org] if org is not None else jobs.store.list_organizations()
+    end = min(today_in(zone(o.timezone)) for o in orgs) - timedelta(days=1)
     return end - timedelta(days=DAYS - 1), end
 
 
@@ -347,10 +348,9 @@ def test_late_data_restates_recent_reports_and_leaves_older_ones_stale(services,
     org = jobs.store.list_organizations()[2]
     # The organization's own yesterday, whose calls all started within the last 48 hours: the plain
     # refresh finds late data by the watermark, which looks back max_output_lateness_hours (48).
-    # `last_days` ends on the yesterday of the zone furthest behind (Chicago); in Sydney that day
-    # began more than 48 hours ago from about 13:00 to 06:00 UTC.
-    end = today_in(zone(org.timezone)) - timedelta(days=1)
-    start = end - timedelta(days=DAYS - 1)
+    # `last_days` for every organization ends on the yesterday of the zone furthest behind (Chicago);
+    # in Sydney that day began more than 48 hours ago from about 13:00 to 06:00 UTC.
+    start, end = last_days(jobs, org)
     old = end - timedelta(days=jobs.settings.restate_within_days + 2)  # before the restatement window
     backfill(jobs, old, old, org.org_id)
     backfill(jobs, start, end, org.org_id)
