@@ -513,6 +513,26 @@ def test_a_refused_generate_shows_the_services_message(page, dashboard):
             client.delete("/api/reports/2020-01-01", params={"org_id": org_id})
 
 
+def test_operator_actions_wait_for_the_organizations(page, dashboard):
+    """Generate and backfill act on the selected organization: while the organizations are still
+    loading they are disabled, not clickable buttons that silently do nothing (a click there once
+    left the backfill test waiting for a job that was never asked for)."""
+    held = []
+    page.route("**/api/orgs", lambda route: held.append(route))
+    page.goto(f"{dashboard.url}/")
+    expect(page.locator("#operator")).to_be_visible()
+    for _ in range(200):  # the page asks once the catalogue is in
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the page never asked for the organizations"
+    expect(page.locator("#generate-button")).to_be_disabled()
+    expect(page.locator("#backfill-button")).to_be_disabled()
+    held[0].continue_()
+    expect(page.locator("#generate-button")).to_be_enabled()
+    expect(page.locator("#backfill-button")).to_be_enabled()
+
+
 def test_backfill_shows_progress_and_its_result(page, dashboard):
     org_id = dashboard.orgs[0]["org_id"]
     yesterday = dashboard.yesterday[org_id]

@@ -436,8 +436,16 @@ function clearBoard() {
   $("scheduler").replaceChildren();
   for (const id of ["generate-result", "backfill-result"]) $(id).replaceChildren();
   $("backfill-job").hidden = true;
-  $("generate-button").disabled = false;
-  $("backfill-button").disabled = false;
+  enableOperatorActions(false);
+}
+
+/**
+ * Generate and backfill act on the selected organization: off until the organizations are loaded,
+ * so a click while the page is still signing in is never silently ignored.
+ */
+function enableOperatorActions(enabled) {
+  $("generate-button").disabled = !enabled;
+  $("backfill-button").disabled = !enabled;
 }
 
 /** The catalogue's outline, checked before use: a malformed answer is an error, not a blank page. */
@@ -482,6 +490,7 @@ async function loadOrganizations() {
   const pick = [wanted, fallback].find((id) => id && state.orgs.some((o) => o.org_id === id));
   state.orgId = pick || (active[0] || state.orgs[0]).org_id;
   fillOrgSelect();
+  enableOperatorActions(true);
   if (params.get("start") && params.get("end")) {
     state.mode = "range";
     state.start = params.get("start");
