@@ -9,9 +9,13 @@
     A full build's calls run in ranges of run ids (DBT_REFRESH_RUN_ID_FROM / DBT_REFRESH_RUN_ID_BEFORE,
     set by the service only, see refresh_run_ids below) over every day. -#}
 
+{#- The marts whose newest loaded_at is the watermark: those that hold every call (service/jobs/
+    refresh.py MART_TABLES names the same). Not agg_daily_org_breakdowns: it holds classified calls
+    only, so after a newer unclassified call its newest row would hold the watermark back and select
+    that call's day (and run dbt) at every refresh; agg_daily_org_metrics is built after it. -#}
 {% macro mart_relations() %}
     {%- set relations = [] -%}
-    {%- for name in ['fct_calls', 'agg_daily_org_metrics', 'agg_daily_org_breakdowns'] -%}
+    {%- for name in ['fct_calls', 'agg_daily_org_metrics'] -%}
         {%- do relations.append(adapter.get_relation(database=this.database, schema=this.schema, identifier=name)) -%}
     {%- endfor -%}
     {{ return(relations) }}

@@ -39,10 +39,11 @@ log = logging.getLogger(__name__)
 # Told of every dbt invocation: its command, seconds taken, and whether it succeeded (the metrics).
 DbtObserver = Callable[[str, float, bool], None]
 
-# What a plain refresh compares: the marts' newest source row, and the sources' own newest rows
-# (table, stamp, which rows may reach a mart: as in the refresh window macro, only the
+# What a plain refresh compares: the marts' newest source row (the marts that hold every call, as
+# the refresh window macro's mart_relations, which says why not the breakdowns), and the sources'
+# own newest rows (table, stamp, which rows may reach a mart: as in that macro, only the
 # organizations' broker nodes' outputs; `{schema}` is the dbt schema).
-MART_TABLES = ("fct_calls", "agg_daily_org_metrics", "agg_daily_org_breakdowns")
+MART_TABLES = ("fct_calls", "agg_daily_org_metrics")
 NEWEST_SOURCE_COLUMNS = (
     ("public_runs", "timestamp", "true"),
     ("public_sessions", "created_at", "true"),

@@ -4,6 +4,10 @@
         partition_by='toYear(report_date)'
     )
 }}
+-- depends_on: {{ ref('agg_daily_org_breakdowns') }}
+-- Built after the breakdowns: its loaded_at (with fct_calls') is the marts' watermark
+-- (macros/refresh_window.sql), so it advances only once every mart of the window is rebuilt; a
+-- run whose breakdowns fail skips this model, and the next run selects the same days again.
 -- One row per organization and local day (days without calls included): every KPI's
 -- numerator and denominator as unrounded sums, so any range of days adds up exactly.
 with
